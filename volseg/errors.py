@@ -1,0 +1,66 @@
+"""One exception hierarchy for volseg.
+
+Every error also subclasses the matching builtin (``ValueError``, ``FileNotFoundError``, ...)
+so callers can catch either. Messages name the object at fault (file, store path, chunk,
+block, axis) and say how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CorruptInputError",
+    "GeometryError",
+    "IncompleteStoreError",
+    "InputError",
+    "InputNotFoundError",
+    "InvalidStoreError",
+    "StoreError",
+    "StoreExistsError",
+    "StoreNotFoundError",
+    "VolsegError",
+]
+
+
+class VolsegError(Exception):
+    """Base class of every error raised by volseg."""
+
+
+class ConfigError(VolsegError, ValueError):
+    """An option or configuration value is invalid."""
+
+
+class GeometryError(VolsegError, ValueError):
+    """Boxes, grids or chunkings that do not fit together."""
+
+
+class InputError(VolsegError, ValueError):
+    """Input data that volseg cannot use as it is (shape, dtype, colour, mismatch)."""
+
+
+class CorruptInputError(InputError):
+    """An input file that cannot be read or decoded (unreadable, truncated, not an image)."""
+
+
+class InputNotFoundError(VolsegError, FileNotFoundError):
+    """An input path that does not exist or holds nothing to read."""
+
+
+class StoreError(VolsegError):
+    """Base class of errors about a volseg output store."""
+
+
+class StoreExistsError(StoreError, FileExistsError):
+    """The output store exists already and overwriting was not asked for."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """No store (or no array/labels inside it) at the given path."""
+
+
+class InvalidStoreError(StoreError, ValueError):
+    """A store whose layout or metadata is not what volseg writes."""
+
+
+class IncompleteStoreError(StoreError, RuntimeError):
+    """A store whose writing never finished (interrupted or failed)."""

@@ -1,0 +1,23 @@
+"""OME-Zarr 0.5 volume stores: create, ingest, open as xarray, provenance, completeness."""
+
+from volseg.io._ingest import GROUND_TRUTH, ingest
+from volseg.io._layout import default_chunks
+from volseg.io._provenance import provenance
+from volseg.io._pyramid import build_pyramid, downsample
+from volseg.io._sources import SliceSource, open_source
+from volseg.io._store import VolumeStore
+from volseg.io._xarray import open_labels, open_volume
+
+__all__ = [
+    "GROUND_TRUTH",
+    "SliceSource",
+    "VolumeStore",
+    "build_pyramid",
+    "default_chunks",
+    "downsample",
+    "ingest",
+    "open_labels",
+    "open_source",
+    "open_volume",
+    "provenance",
+]

@@ -1,0 +1,150 @@
+"""OME-Zarr 0.5 metadata and the default chunking/compression of volseg stores.
+
+Layout of a store (zarr v3)::
+
+    OUT.zarr/                 group: ome.multiscales (image), volseg (provenance, completeness)
+      0/ 1/ ...               image levels, dimension_names (z, y, x)
+      labels/                 group: ome.labels = [names]
+        <name>/               group: ome.multiscales + ome.image-label, volseg (classes, completeness)
+          0/ 1/ ...           label levels, same shapes as the image levels
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from zarr.codecs import BloscCodec
+
+OME_VERSION = "0.5"
+AXES = ("z", "y", "x")
+UNIT = "micrometer"
+#: Chunk edge in y and x: a multiple of every model alignment (SegNet: 32), large enough
+#: that a 2D tile is read from few chunks.
+CHUNK_YX = 512
+#: Target uncompressed bytes per chunk; z depth follows from it and the dtype.
+CHUNK_BYTES = 4 * 2**20
+#: A class palette (RGBA) for label values 0, 1, 2, ...: transparent background first.
+PALETTE = (
+    (0, 0, 0, 0),
+    (255, 64, 64, 255),
+    (64, 160, 255, 255),
+    (255, 200, 0, 255),
+    (64, 220, 64, 255),
+    (200, 64, 255, 255),
+    (0, 220, 220, 255),
+    (255, 128, 192, 255),
+)
+
+
+def default_chunks(shape: Sequence[int], dtype: np.dtype | str) -> tuple[int, int, int]:
+    """Chunks for streaming 2D tiles: ``CHUNK_YX`` in y/x, about ``CHUNK_BYTES`` per chunk.
+
+    Examples
+    --------
+    >>> default_chunks((1800, 2300, 1920), "uint8")
+    (16, 512, 512)
+    >>> default_chunks((5, 100, 2000), "float32")
+    (4, 100, 512)
+    """
+    itemsize = np.dtype(dtype).itemsize
+    cz = max(1, CHUNK_BYTES // (CHUNK_YX * CHUNK_YX * itemsize))
+    z, y, x = shape
+    return (max(1, min(cz, z)), max(1, min(CHUNK_YX, y)), max(1, min(CHUNK_YX, x)))
+
+
+def level_shapes(shape: Sequence[int], levels: int) -> list[tuple[int, ...]]:
+    """Shapes of a pyramid of ``levels`` levels, halving each axis that is longer than 1."""
+    shapes = [tuple(int(s) for s in shape)]
+    for _ in range(levels - 1):
+        shapes.append(tuple(max(1, s // 2) for s in shapes[-1]))
+    return shapes
+
+
+def level_factors(shapes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
+    """The integer downsampling factor of each level relative to level 0.
+
+    An axis is halved from one level to the next while it is longer than 1.
+    """
+    factors = [tuple(1 for _ in shapes[0])]
+    for prev in shapes[:-1]:
+        factors.append(tuple(f * (2 if s > 1 else 1) for f, s in zip(factors[-1], prev)))
+    return factors
+
+
+def compressor(dtype: np.dtype | str, *, labels: bool = False) -> BloscCodec:
+    """A fast codec: blosc-lz4 for images; blosc-zstd + bit shuffle for (very sparse) labels."""
+    if labels:
+        return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+    shuffle = "shuffle" if np.dtype(dtype).itemsize > 1 else "bitshuffle"
+    return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)
+
+
+def multiscales(
+    name: str, voxel_size: Sequence[float], factors: Sequence[Sequence[int]]
+) -> list[dict[str, Any]]:
+    """The ``multiscales`` metadata of an image or label image.
+
+    Level ``k`` has scale ``voxel_size * factor`` and a translation of ``(factor - 1) / 2``
+    voxels, so that the centre of a downsampled voxel sits at the centre of the voxels it
+    summarizes.
+    """
+    datasets = []
+    for level, factor in enumerate(factors):
+        scale = [float(v) * f for v, f in zip(voxel_size, factor)]
+        transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
+        if any(f > 1 for f in factor):
+            transforms.append(
+                {
+                    "type": "translation",
+                    "translation": [float(v) * (f - 1) / 2 for v, f in zip(voxel_size, factor)],
+                }
+            )
+        datasets.append({"path": str(level), "coordinateTransformations": transforms})
+    return [
+        {
+            "name": name,
+            "axes": [{"name": a, "type": "space", "unit": UNIT} for a in AXES],
+            "datasets": datasets,
+        }
+    ]
+
+
+def image_label(classes: Sequence[str], colors: Sequence[Sequence[int]] | None) -> dict[str, Any]:
+    """The ``image-label`` metadata: a colour and a class name for every label value."""
+    palette = colors if colors is not None else [PALETTE[i % len(PALETTE)] for i in range(len(classes))]
+    if len(palette) != len(classes):
+        raise ValueError(f"{len(classes)} classes but {len(palette)} colours")
+    return {
+        "version": OME_VERSION,
+        "colors": [
+            {"label-value": i, "rgba": [int(c) for c in rgba]} for i, rgba in enumerate(palette)
+        ],
+        "properties": [{"label-value": i, "class": name} for i, name in enumerate(classes)],
+        "source": {"image": "../../"},
+    }
+
+
+def scale_and_translation(
+    level_meta: dict[str, Any],
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Read (scale, translation) back from one ``datasets`` entry."""
+    scale: tuple[float, ...] = (1.0, 1.0, 1.0)
+    translation: tuple[float, ...] = (0.0, 0.0, 0.0)
+    for t in level_meta.get("coordinateTransformations", []):
+        if t.get("type") == "scale":
+            scale = tuple(float(v) for v in t["scale"])
+        elif t.get("type") == "translation":
+            translation = tuple(float(v) for v in t["translation"])
+    return scale, translation
+
+
+def nbytes_human(n: float) -> str:
+    """``1536`` -> ``'1.5 KiB'``."""
+    if n <= 0:
+        return "0 B"
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    k = min(len(units) - 1, int(math.log(n, 1024)))
+    return f"{n / 1024**k:.1f} {units[k]}" if k else f"{int(n)} B"

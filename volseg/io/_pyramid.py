@@ -1,0 +1,64 @@
+"""Downsampled pyramid levels for viewing, built chunk by chunk from the level above."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import zarr
+
+from volseg.geometry import Box, BlockGrid
+from volseg.io._store import VolumeStore
+from volseg.runtime import run_tasks
+
+
+def downsample(block: np.ndarray, factor: tuple[int, ...], *, labels: bool) -> np.ndarray:
+    """Downsample by integer ``factor``: block mean for images, the first voxel for labels.
+
+    Trailing voxels that do not fill a whole block are dropped (``shape // factor``).
+    """
+    out_shape = tuple(s // f for s, f in zip(block.shape, factor, strict=True))
+    trimmed = block[tuple(slice(0, o * f) for o, f in zip(out_shape, factor, strict=True))]
+    if labels:
+        return np.ascontiguousarray(trimmed[tuple(slice(None, None, f) for f in factor)])
+    shaped = trimmed.reshape(
+        tuple(x for o, f in zip(out_shape, factor, strict=True) for x in (o, f))
+    )
+    mean = shaped.mean(axis=(1, 3, 5), dtype=np.float64)
+    if block.dtype.kind in "ui":
+        mean = np.rint(mean)
+    return mean.astype(block.dtype)
+
+
+def _level_task(src: zarr.Array, dst: zarr.Array, box: Box, factor: tuple[int, ...],
+                labels: bool) -> None:
+    src_box = Box(
+        tuple(a * f for a, f in zip(box.start, factor, strict=True)),
+        tuple(b * f for b, f in zip(box.stop, factor, strict=True)),
+    )
+    dst[box.slices] = downsample(src[src_box.slices], factor, labels=labels)
+
+
+def build_pyramid(
+    store: VolumeStore, *, num_workers: int | None = None, progress: bool = True
+) -> None:
+    """Fill levels 1.. of the image and of every label image from the level above.
+
+    Each task writes exactly one destination chunk, reading the matching region of the
+    level above, so memory stays at a few chunks per worker.
+    """
+    arrays: list[tuple[str, bool]] = [("", False)] + [
+        (f"labels/{n}/", True) for n in store.label_names
+    ]
+    for level in range(1, store.levels):
+        tasks = []
+        for prefix, labels in arrays:
+            src = store.group[f"{prefix}{level - 1}"]
+            dst = store.group[f"{prefix}{level}"]
+            assert isinstance(src, zarr.Array) and isinstance(dst, zarr.Array)
+            factor = tuple(
+                2 if s > 1 else 1 for s in src.shape
+            )
+            for block in BlockGrid(dst.shape, dst.chunks):
+                tasks.append(dask.delayed(_level_task)(src, dst, block.box, factor, labels))
+        run_tasks(tasks, description=f"pyramid level {level}", num_workers=num_workers,
+                  progress=progress)

@@ -1,0 +1,320 @@
+"""The volseg volume store: an OME-Zarr 0.5 image with labels, provenance and completeness.
+
+A store is created empty and marked *incomplete*; writers fill its arrays, and only when
+everything is written is it marked complete (the last write). Readers refuse incomplete
+stores unless asked otherwise, so an interrupted or failed job never looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from volseg.errors import (
+    ConfigError,
+    IncompleteStoreError,
+    InvalidStoreError,
+    StoreExistsError,
+    StoreNotFoundError,
+)
+from volseg.io._layout import (
+    AXES,
+    OME_VERSION,
+    compressor,
+    default_chunks,
+    image_label,
+    level_factors,
+    level_shapes,
+    multiscales,
+    scale_and_translation,
+)
+
+#: Image dtypes volseg stores (tomography is 8/16-bit or float).
+IMAGE_DTYPES = ("uint8", "uint16", "float32")
+#: Label dtypes: class maps are uint8; object ids may need more.
+LABEL_DTYPES = ("uint8", "uint16", "uint32", "uint64")
+
+
+def _is_volseg_store(path: Path) -> bool:
+    meta = path / "zarr.json"
+    if not meta.is_file():
+        return False
+    try:
+        attrs = json.loads(meta.read_text()).get("attributes", {})
+    except (OSError, ValueError):
+        return False
+    return "volseg" in attrs
+
+
+def prepare_output(path: Path, *, overwrite: bool) -> None:
+    """Make room for a new store at ``path`` without ever deleting foreign data."""
+    if not path.exists():
+        return
+    if not overwrite:
+        raise StoreExistsError(
+            f"{path} exists already; pass --overwrite (overwrite=True) to replace it, "
+            "or choose another output path"
+        )
+    if path.is_dir() and not any(path.iterdir()):
+        return
+    if not _is_volseg_store(path):
+        raise StoreExistsError(
+            f"refusing to overwrite {path}: it is not a volseg store, and deleting it could "
+            "lose data; remove it yourself or choose another output path"
+        )
+    shutil.rmtree(path)
+
+
+def _check_voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:
+    vs = tuple(float(v) for v in voxel_size)
+    if len(vs) != 3 or not all(np.isfinite(v) and v > 0 for v in vs):
+        raise ConfigError(
+            f"voxel size must be three positive numbers (z, y, x) in micrometres, got {voxel_size}"
+        )
+    return vs  # type: ignore[return-value]
+
+
+def _check_chunks(chunks: Sequence[int], shape: Sequence[int]) -> tuple[int, int, int]:
+    ch = tuple(int(c) for c in chunks)
+    if len(ch) != 3 or any(c <= 0 for c in ch):
+        raise ConfigError(f"chunks must be three positive integers (z, y, x), got {chunks}")
+    return tuple(min(c, max(s, 1)) for c, s in zip(ch, shape))  # type: ignore[return-value]
+
+
+class VolumeStore:
+    """An OME-Zarr 0.5 image store written and read by volseg.
+
+    Use :meth:`create` to make a new (incomplete) store and :meth:`open` to open one.
+    """
+
+    def __init__(self, path: Path, group: zarr.Group) -> None:
+        self.path = path
+        self.group = group
+
+    # ----------------------------------------------------------------- creation
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        shape: Sequence[int],
+        dtype: str | np.dtype,
+        voxel_size: Sequence[float] = (1.0, 1.0, 1.0),
+        chunks: Sequence[int] | None = None,
+        levels: int = 1,
+        name: str = "image",
+        provenance: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
+    ) -> VolumeStore:
+        """Create an empty, incomplete store with ``levels`` image levels.
+
+        Raises
+        ------
+        StoreExistsError
+            ``path`` exists and ``overwrite`` is false, or it is not a volseg store.
+        ConfigError
+            A bad shape, dtype, voxel size, chunking or level count.
+        """
+        path = Path(path)
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 3 or any(s <= 0 for s in shape):
+            raise ConfigError(f"a volume needs three positive extents (z, y, x), got {shape}")
+        dt = np.dtype(dtype)
+        if dt.name not in IMAGE_DTYPES:
+            raise ConfigError(
+                f"image dtype {dt.name} is not supported; use one of {', '.join(IMAGE_DTYPES)}"
+            )
+        vs = _check_voxel_size(voxel_size)
+        ch = _check_chunks(chunks if chunks is not None else default_chunks(shape, dt), shape)
+        if levels < 1:
+            raise ConfigError(f"levels must be at least 1, got {levels}")
+        prepare_output(path, overwrite=overwrite)
+
+        group = zarr.open_group(path, mode="w", zarr_format=3)
+        shapes = level_shapes(shape, levels)
+        for level, lshape in enumerate(shapes):
+            group.create_array(
+                str(level),
+                shape=lshape,
+                chunks=_check_chunks(ch, lshape),
+                dtype=dt,
+                fill_value=0,
+                compressors=[compressor(dt)],
+                dimension_names=AXES,
+            )
+        group.attrs.update(
+            {
+                "ome": {
+                    "version": OME_VERSION,
+                    "multiscales": multiscales(name, vs, level_factors(shapes)),
+                },
+                "volseg": {
+                    "format": 1,
+                    "complete": False,
+                    "voxel_size": list(vs),
+                    "unit": "micrometer",
+                    "provenance": dict(provenance or {}),
+                },
+            }
+        )
+        return cls(path, group)
+
+    def create_labels(
+        self,
+        name: str,
+        *,
+        classes: Sequence[str],
+        dtype: str = "uint8",
+        colors: Sequence[Sequence[int]] | None = None,
+    ) -> zarr.Array:
+        """Add an (incomplete) label image ``labels/<name>`` with the image's levels and chunks.
+
+        Returns the level-0 array. ``classes[i]`` names label value ``i``.
+        """
+        if np.dtype(dtype).name not in LABEL_DTYPES:
+            raise ConfigError(f"label dtype {dtype} is not supported; use {LABEL_DTYPES}")
+        if not name or "/" in name or name.startswith("."):
+            raise ConfigError(f"invalid labels name {name!r}: use a plain name like 'ground_truth'")
+        root = zarr.open_group(self.path / "labels", mode="a", zarr_format=3)
+        existing = list(root.attrs.get("ome", {}).get("labels", []))
+        lgroup = root.create_group(name, overwrite=True)
+        shapes = [self.image(level).shape for level in range(self.levels)]
+        for level, lshape in enumerate(shapes):
+            lgroup.create_array(
+                str(level),
+                shape=lshape,
+                chunks=self.image(level).chunks,
+                dtype=dtype,
+                fill_value=0,
+                compressors=[compressor(dtype, labels=True)],
+                dimension_names=AXES,
+            )
+        lgroup.attrs.update(
+            {
+                "ome": {
+                    "version": OME_VERSION,
+                    "multiscales": multiscales(name, self.voxel_size, level_factors(shapes)),
+                    "image-label": image_label(classes, colors),
+                },
+                "volseg": {"complete": False, "classes": list(classes)},
+            }
+        )
+        if name not in existing:
+            existing.append(name)
+        root.attrs.update({"ome": {"version": OME_VERSION, "labels": existing}})
+        return self.labels(name)
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | Path, *, mode: str = "r") -> VolumeStore:
+        """Open an existing OME-Zarr image store (volseg's or another writer's)."""
+        path = Path(path)
+        if not (path / "zarr.json").is_file():
+            raise StoreNotFoundError(
+                f"no zarr v3 store at {path} (no zarr.json); create one with "
+                "'volseg ingest' or 'volseg phantom'"
+            )
+        group = zarr.open_group(path, mode=mode, zarr_format=3)  # type: ignore[arg-type]
+        ms = group.attrs.get("ome", {}).get("multiscales")
+        if not ms:
+            raise InvalidStoreError(
+                f"{path} is a zarr group without OME-Zarr 'multiscales' metadata; "
+                "it is not an OME-Zarr image"
+            )
+        axes = tuple(a["name"] for a in ms[0]["axes"])
+        if axes != AXES:
+            raise InvalidStoreError(f"{path} has axes {axes}; volseg reads (z, y, x) volumes")
+        return cls(path, group)
+
+    # --------------------------------------------------------------- properties
+    @property
+    def meta(self) -> dict[str, Any]:
+        return dict(self.group.attrs.get("volseg", {}))
+
+    @property
+    def multiscale(self) -> dict[str, Any]:
+        return dict(self.group.attrs["ome"]["multiscales"][0])
+
+    @property
+    def levels(self) -> int:
+        return len(self.multiscale["datasets"])
+
+    @property
+    def voxel_size(self) -> tuple[float, float, float]:
+        scale, _ = scale_and_translation(self.multiscale["datasets"][0])
+        return scale  # type: ignore[return-value]
+
+    def image(self, level: int = 0) -> zarr.Array:
+        path = self.multiscale["datasets"][level]["path"]
+        return self.group[path]  # type: ignore[return-value]
+
+    @property
+    def label_names(self) -> list[str]:
+        if "labels" not in self.group:
+            return []
+        return list(self.group["labels"].attrs.get("ome", {}).get("labels", []))
+
+    def label_group(self, name: str) -> zarr.Group:
+        if name not in self.label_names:
+            raise StoreNotFoundError(
+                f"{self.path} has no labels image {name!r}; it has {self.label_names or 'none'}"
+            )
+        return self.group[f"labels/{name}"]  # type: ignore[return-value]
+
+    def labels(self, name: str, level: int = 0) -> zarr.Array:
+        return self.label_group(name)[str(level)]  # type: ignore[return-value]
+
+    def classes(self, name: str) -> list[str]:
+        props = self.label_group(name).attrs["ome"]["image-label"].get("properties", [])
+        return [p.get("class", str(p["label-value"])) for p in props]
+
+    def set_classes(
+        self, name: str, classes: Sequence[str], *, fractions: Sequence[float] | None = None
+    ) -> None:
+        """Rewrite the class names (and optionally voxel fractions) of label image ``name``."""
+        group = self.label_group(name)
+        ome = dict(group.attrs["ome"])
+        colors = [c["rgba"] for c in ome["image-label"]["colors"]]
+        colors += [c for c in image_label(classes, None)["colors"][len(colors):]]
+        ome["image-label"] = image_label(classes, [c["rgba"] if isinstance(c, dict) else c
+                                                   for c in colors[: len(classes)]])
+        meta = {**group.attrs.get("volseg", {}), "classes": list(classes)}
+        if fractions is not None:
+            meta["class_fractions"] = {c: float(f) for c, f in zip(classes, fractions)}
+        group.attrs.update({"ome": ome, "volseg": meta})
+
+    # ------------------------------------------------------------- completeness
+    @property
+    def complete(self) -> bool:
+        """True unless volseg started writing this store and never finished."""
+        return bool(self.meta.get("complete", True)) and all(
+            self.label_group(n).attrs.get("volseg", {}).get("complete", True)
+            for n in self.label_names
+        )
+
+    def update_meta(self, **values: Any) -> None:
+        """Merge ``values`` into the store's ``volseg`` attributes."""
+        meta = self.meta
+        meta.update(values)
+        self.group.attrs.update({"volseg": meta})
+
+    def mark_complete(self, **values: Any) -> None:
+        """Mark the store (and its label images) complete: call it after the last data write."""
+        for name in self.label_names:
+            lg = self.label_group(name)
+            lg.attrs.update({"volseg": {**lg.attrs.get("volseg", {}), "complete": True}})
+        self.update_meta(**values, complete=True)
+
+    def require_complete(self) -> None:
+        if not self.complete:
+            raise IncompleteStoreError(
+                f"{self.path} was never completely written (the job that made it was "
+                "interrupted or failed); re-run it with --overwrite, or open it with "
+                "allow_incomplete=True to read what is there"
+            )
