@@ -1,5 +1,6 @@
 """OME-Zarr 0.5 volume stores: create, ingest, open as xarray, provenance, completeness."""
 
+from volseg.io._info import describe, format_info
 from volseg.io._ingest import GROUND_TRUTH, ingest
 from volseg.io._layout import default_chunks
 from volseg.io._provenance import provenance
@@ -14,7 +15,9 @@ __all__ = [
     "VolumeStore",
     "build_pyramid",
     "default_chunks",
+    "describe",
     "downsample",
+    "format_info",
     "ingest",
     "open_labels",
     "open_source",

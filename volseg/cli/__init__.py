@@ -1,0 +1,34 @@
+"""The ``volseg`` command line: thin commands that parse options, build configs and run."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from volseg.cli._app import app
+from volseg.cli import _info, _ingest, _phantom  # noqa: F401  (register commands)
+from volseg.errors import VolsegError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``volseg`` console script: errors become one clear line, exit 2."""
+    try:
+        app(standalone_mode=False)
+    except VolsegError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.secho("aborted", fg="red", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
