@@ -1,6 +1,6 @@
 """Public helpers for testing code that uses volseg: slice writers, faulty inputs, memory."""
 
-from volseg.testing._memory import peak_rss_mib_of
+from volseg.testing._memory import MemoryUse, peak_rss_mib_of
 from volseg.testing._slices import truncate_file, write_slices
 
-__all__ = ["peak_rss_mib_of", "truncate_file", "write_slices"]
+__all__ = ["MemoryUse", "peak_rss_mib_of", "truncate_file", "write_slices"]
