@@ -16,7 +16,9 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point of the ``volseg`` console script: errors become one clear line, exit 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # a typer.Exit comes back as its exit code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except VolsegError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)

@@ -1,0 +1,144 @@
+"""Benchmark: phantom generation and ingest throughput at full slice size (2300 x 1920).
+
+Writes ``results/foundation.json`` and ``results/foundation.md``::
+
+    python benchmarks/bench_foundation.py             # 16 full-size slices per case
+    python benchmarks/bench_foundation.py --smoke     # tiny, for CI (results to a temp dir)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from volseg.io import ingest, open_labels, open_volume
+from volseg.phantom import PhantomConfig, generate_phantom
+from volseg.runtime import default_workers
+from volseg.testing import write_slices
+
+FULL_DEPTH = 1800
+RESULTS = Path(__file__).parent / "results"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _phantom_case(work: Path, shape: tuple[int, int, int], mode: str, workers: int) -> dict[str, Any]:
+    config = PhantomConfig(shape=shape, mode=mode)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    store = generate_phantom(work / f"phantom_{mode}.zarr", config, num_workers=workers,
+                             progress=False, overwrite=True)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    rec = store.meta["phantom"]
+    nbytes = np.prod(shape) * np.dtype(config.dtype).itemsize
+    return {
+        "case": f"phantom --mode {mode}",
+        "shape": list(shape),
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "scene_seconds": rec["scene_seconds"],
+        "slices_per_s": round(shape[0] / seconds, 4),
+        "MB_per_s": round(nbytes / 1e6 / seconds, 2),
+        "full_volume_hours": round(FULL_DEPTH / (shape[0] / seconds) / 3600, 3)
+        if shape[1:] == (2300, 1920) else None,
+    }
+
+
+def _ingest_case(work: Path, volume: np.ndarray, labels: np.ndarray, fmt: str,
+                 workers: int) -> dict[str, Any]:
+    src, lab = work / f"slices_{fmt}", work / f"labels_{fmt}"
+    write_slices(src, volume, fmt=fmt)  # type: ignore[arg-type]
+    write_slices(lab, labels, fmt=fmt)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    store = ingest(src, work / f"ingest_{fmt}.zarr", labels=lab, num_workers=workers,
+                   progress=False, overwrite=True)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    assert np.array_equal(open_volume(store.path)[-1].values, volume[-1])
+    nbytes = volume.nbytes + labels.nbytes
+    return {
+        "case": f"ingest {fmt.upper()} slices + labels",
+        "shape": list(volume.shape),
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "slices_per_s": round(volume.shape[0] / seconds, 4),
+        "MB_per_s": round(nbytes / 1e6 / seconds, 2),
+        "full_volume_hours": round(FULL_DEPTH / (volume.shape[0] / seconds) / 3600, 3)
+        if volume.shape[1:] == (2300, 1920) else None,
+    }
+
+
+def run(depth: int, slice_shape: tuple[int, int], ct_shape: tuple[int, int, int],
+        out: Path) -> dict[str, Any]:
+    workers = default_workers()
+    work = Path(tempfile.mkdtemp(prefix="volseg-bench-"))
+    try:
+        cases = [_phantom_case(work, (depth, *slice_shape), "fast", workers)]
+        vol = open_volume(work / "phantom_fast.zarr").values
+        lab = open_labels(work / "phantom_fast.zarr").values
+        for fmt in ("png", "tif"):
+            cases.append(_ingest_case(work, vol, lab, fmt, workers))
+        cases.append(_phantom_case(work, ct_shape, "ct", workers))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "benchmark": "foundation",
+        "machine": {"cpus": os.cpu_count(), "workers": workers, "cpu": _cpu_model(),
+                    "python": platform.python_version()},  # fmt: skip
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "cases": cases,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "foundation.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "foundation.md").write_text(table(result))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"Measured {result['created']} on {m['cpus']} CPUs ({m['cpu']}), {m['workers']} threads.",
+        "",
+        "| case | shape (z, y, x) | seconds | slices/s | MB/s | 1800-slice volume (h) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for c in result["cases"]:
+        hours = "" if c["full_volume_hours"] is None else f"{c['full_volume_hours']:.2f}"
+        lines.append(
+            f"| {c['case']} | {' x '.join(map(str, c['shape']))} | {c['seconds']:.1f} | "
+            f"{c['slices_per_s']:.3f} | {c['MB_per_s']:.1f} | {hours} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, results to a temp dir")
+    parser.add_argument("--depth", type=int, default=16, help="full-size slices per case")
+    parser.add_argument("--out", type=Path, default=None, help="results folder")
+    args = parser.parse_args()
+    if args.smoke:
+        out = args.out or Path(tempfile.mkdtemp(prefix="volseg-smoke-"))
+        result = run(4, (128, 160), (2, 96, 96), out)
+    else:
+        result = run(args.depth, (2300, 1920), (2, 512, 512), args.out or RESULTS)
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()
