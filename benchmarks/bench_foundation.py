@@ -39,7 +39,9 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _phantom_case(work: Path, shape: tuple[int, int, int], mode: str, workers: int) -> dict[str, Any]:
+def _phantom_case(
+    work: Path, shape: tuple[int, int, int], mode: str, workers: int
+) -> dict[str, Any]:
     config = PhantomConfig(shape=shape, mode=mode)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     store = generate_phantom(work / f"phantom_{mode}.zarr", config, num_workers=workers,
@@ -56,12 +58,14 @@ def _phantom_case(work: Path, shape: tuple[int, int, int], mode: str, workers: i
         "slices_per_s": round(shape[0] / seconds, 4),
         "MB_per_s": round(nbytes / 1e6 / seconds, 2),
         "full_volume_hours": round(FULL_DEPTH / (shape[0] / seconds) / 3600, 3)
-        if shape[1:] == (2300, 1920) else None,
+        if shape[1:] == (2300, 1920)
+        else None,
     }
 
 
-def _ingest_case(work: Path, volume: np.ndarray, labels: np.ndarray, fmt: str,
-                 workers: int) -> dict[str, Any]:
+def _ingest_case(
+    work: Path, volume: np.ndarray, labels: np.ndarray, fmt: str, workers: int
+) -> dict[str, Any]:
     src, lab = work / f"slices_{fmt}", work / f"labels_{fmt}"
     write_slices(src, volume, fmt=fmt)  # type: ignore[arg-type]
     write_slices(lab, labels, fmt=fmt)  # type: ignore[arg-type]
@@ -79,12 +83,14 @@ def _ingest_case(work: Path, volume: np.ndarray, labels: np.ndarray, fmt: str,
         "slices_per_s": round(volume.shape[0] / seconds, 4),
         "MB_per_s": round(nbytes / 1e6 / seconds, 2),
         "full_volume_hours": round(FULL_DEPTH / (volume.shape[0] / seconds) / 3600, 3)
-        if volume.shape[1:] == (2300, 1920) else None,
+        if volume.shape[1:] == (2300, 1920)
+        else None,
     }
 
 
-def run(depth: int, slice_shape: tuple[int, int], ct_shape: tuple[int, int, int],
-        out: Path) -> dict[str, Any]:
+def run(
+    depth: int, slice_shape: tuple[int, int], ct_shape: tuple[int, int, int], out: Path
+) -> dict[str, Any]:
     workers = default_workers()
     work = Path(tempfile.mkdtemp(prefix="volseg-bench-"))
     try:
@@ -98,8 +104,12 @@ def run(depth: int, slice_shape: tuple[int, int], ct_shape: tuple[int, int, int]
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "benchmark": "foundation",
-        "machine": {"cpus": os.cpu_count(), "workers": workers, "cpu": _cpu_model(),
-                    "python": platform.python_version()},  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "workers": workers,
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+        },
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "cases": cases,
     }

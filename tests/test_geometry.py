@@ -73,7 +73,7 @@ def test_box_grow_clip_and_relative_slices():
 
 
 def test_grid_rejects_bad_shapes_with_clear_errors():
-    with pytest.raises(GeometryError, match="block shape .* must be positive"):
+    with pytest.raises(GeometryError, match=r"block shape .* must be positive"):
         BlockGrid((4, 4, 4), (0, 2, 2))
     with pytest.raises(GeometryError, match="differ in dimensions"):
         BlockGrid((4, 4), (2, 2, 2))

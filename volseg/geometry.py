@@ -87,7 +87,9 @@ class Box:
         """The overlap of two boxes (possibly empty)."""
         self._same_ndim(other)
         start = tuple(max(a, b) for a, b in zip(self.start, other.start, strict=True))
-        stop = tuple(max(s, min(a, b)) for s, a, b in zip(start, self.stop, other.stop, strict=True))
+        stop = tuple(
+            max(s, min(a, b)) for s, a, b in zip(start, self.stop, other.stop, strict=True)
+        )
         return Box(start, stop)
 
     def intersects(self, other: Box) -> bool:
@@ -142,7 +144,11 @@ class Block:
     def name(self) -> str:
         """A readable, sortable name such as ``"block 17 (z0 y2 x1)"``."""
         axes = "zyx" if len(self.index) == 3 else "".join(f"a{i}" for i in range(len(self.index)))
-        return f"block {self.id} (" + " ".join(f"{a}{i}" for a, i in zip(axes, self.index)) + ")"
+        return (
+            f"block {self.id} ("
+            + " ".join(f"{a}{i}" for a, i in zip(axes, self.index, strict=False))
+            + ")"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +211,9 @@ class BlockGrid:
         ):
             raise GeometryError(f"block index {index} is outside grid {self.grid_shape}")
         start = tuple(i * b for i, b in zip(index, self.block_shape, strict=True))
-        stop = tuple(min(a + b, s) for a, b, s in zip(start, self.block_shape, self.shape, strict=True))
+        stop = tuple(
+            min(a + b, s) for a, b, s in zip(start, self.block_shape, self.shape, strict=True)
+        )
         block_id = 0
         for i, n in zip(index, self.grid_shape, strict=True):
             block_id = block_id * n + i

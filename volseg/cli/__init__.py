@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from volseg.cli._app import app
 from volseg.cli import _info, _ingest, _phantom  # noqa: F401  (register commands)
+from volseg.cli._app import app
 from volseg.errors import VolsegError
 
 __all__ = ["app", "main"]

@@ -18,7 +18,7 @@ app = typer.Typer(
 )
 
 
-def parse_triple(text: str | None, option: str, kind: type = int) -> tuple | None:  # type: ignore[type-arg]
+def parse_triple(text: str | None, option: str, kind: type = int) -> tuple | None:
     """Parse ``"Z,Y,X"`` (or a single value used for all three axes) for ``option``."""
     if text is None:
         return None
@@ -28,8 +28,9 @@ def parse_triple(text: str | None, option: str, kind: type = int) -> tuple | Non
     try:
         values = tuple(kind(p) for p in parts)
     except ValueError:
-        raise ConfigError(f"{option} takes Z,Y,X {kind.__name__}s, e.g. {option} 16,512,512; "
-                          f"got {text!r}") from None
+        raise ConfigError(
+            f"{option} takes Z,Y,X {kind.__name__}s, e.g. {option} 16,512,512; got {text!r}"
+        ) from None
     if len(values) != 3:
         raise ConfigError(f"{option} takes three values Z,Y,X, got {text!r}")
     return values

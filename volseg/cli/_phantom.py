@@ -15,20 +15,31 @@ from volseg.errors import ConfigError
 @app.command()
 def phantom(
     out: Annotated[Path, typer.Argument(help="The OME-Zarr store to write (OUT.zarr).")],
-    shape: Annotated[str | None, typer.Option(help="Volume shape Z,Y,X in voxels "
-                                              "[default: 64,512,512].")] = None,
-    preset: Annotated[str | None, typer.Option(help="'small' (64,512,512) or 'full' "
-                                               "(1800,2300,1920).")] = None,
+    shape: Annotated[
+        str | None, typer.Option(help="Volume shape Z,Y,X in voxels [default: 64,512,512].")
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="'small' (64,512,512) or 'full' (1800,2300,1920).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the scene and the noise.")] = 0,
-    mode: Annotated[str, typer.Option(help="'fast' (statistical CT look) or 'ct' (simulated "
-                                      "projections + filtered back-projection, slow).")] = "fast",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="'fast' (statistical CT look) or 'ct' (simulated "
+            "projections + filtered back-projection, slow)."
+        ),
+    ] = "fast",
     dtype: Annotated[str, typer.Option(help="uint8, uint16 or float32.")] = "uint8",
-    voxel_size: Annotated[str, typer.Option("--voxel-size", help="Voxel size Z,Y,X in µm.")] = "1,1,1",
+    voxel_size: Annotated[
+        str, typer.Option("--voxel-size", help="Voxel size Z,Y,X in µm.")
+    ] = "1,1,1",
     soma_fraction: Annotated[float, typer.Option(help="Soma voxel fraction in the cord.")] = 0.04,
     nuclei: Annotated[bool, typer.Option(help="Draw nuclei inside somas.")] = True,
     chunks: Annotated[str | None, typer.Option(help="Chunk shape Z,Y,X.")] = None,
     levels: Annotated[int, typer.Option(help="Pyramid levels for viewing (1 = none).")] = 1,
-    workers: Annotated[int | None, typer.Option(help="Parallel threads (default: all CPUs).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Parallel threads (default: all CPUs).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it is a volseg store.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -46,7 +57,7 @@ def phantom(
                 raise ConfigError("give either --shape or --preset, not both")
             config = PhantomConfig.preset(preset, **options)  # type: ignore[arg-type]
         else:
-            config = PhantomConfig(shape=parse_triple(shape or "64,512,512", "--shape"), **options)
+            config = PhantomConfig(shape=parse_triple(shape or "64,512,512", "--shape"), **options)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"

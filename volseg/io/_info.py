@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from volseg.io._layout import nbytes_human
-from volseg.io._store import VolumeStore
+from volseg.io._store import VolumeStore, attrs
 
 
 def _stored_bytes(path: Path) -> int:
@@ -21,7 +21,7 @@ def describe(path: str | Path) -> dict[str, Any]:
     labels = {}
     for name in store.label_names:
         arr = store.labels(name)
-        lmeta = store.label_group(name).attrs.get("volseg", {})
+        lmeta = attrs(store.label_group(name)).get("volseg", {})
         labels[name] = {
             "dtype": str(arr.dtype),
             "classes": store.classes(name),
@@ -42,8 +42,11 @@ def describe(path: str | Path) -> dict[str, Any]:
         "compression_ratio": round(image.nbytes / size, 2) if size else None,
         "labels": labels,
         "provenance": meta.get("provenance", {}),
-        "extra": {k: v for k, v in meta.items()
-                  if k not in ("provenance", "complete", "voxel_size", "unit", "format")},
+        "extra": {
+            k: v
+            for k, v in meta.items()
+            if k not in ("provenance", "complete", "voxel_size", "unit", "format")
+        },
     }
 
 

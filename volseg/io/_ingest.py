@@ -156,7 +156,7 @@ def ingest(
     inputs = [{"role": "image", "kind": images.kind, "path": str(src.resolve()),
                "slices": len(images)}]  # fmt: skip
     if lsrc is not None:
-        inputs.append({"role": "labels", "kind": lsrc.kind, "path": str(Path(labels).resolve()),
+        inputs.append({"role": "labels", "kind": lsrc.kind, "path": str(lsrc.path.resolve()),
                        "slices": len(lsrc)})  # fmt: skip
     store = VolumeStore.create(
         out, shape=images.shape, dtype=images.dtype, voxel_size=voxel_size, chunks=chunks,
@@ -187,9 +187,11 @@ def ingest(
         counts = np.zeros(0, np.int64)
         for r in results:
             counts = _add_counts(counts, r["counts"])
-        names = list(classes) if classes else ["background"] + [
-            f"class {i}" for i in range(1, max(len(counts), 2))
-        ]
+        names = (
+            list(classes)
+            if classes
+            else ["background"] + [f"class {i}" for i in range(1, max(len(counts), 2))]
+        )
         fractions = _add_counts(counts, np.zeros(len(names), np.int64)) / max(counts.sum(), 1)
         store.set_classes(GROUND_TRUTH, names, fractions=fractions)
     if levels > 1:

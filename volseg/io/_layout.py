@@ -5,7 +5,7 @@ Layout of a store (zarr v3)::
     OUT.zarr/                 group: ome.multiscales (image), volseg (provenance, completeness)
       0/ 1/ ...               image levels, dimension_names (z, y, x)
       labels/                 group: ome.labels = [names]
-        <name>/               group: ome.multiscales + ome.image-label, volseg (classes, completeness)
+        <name>/               group: ome.multiscales + ome.image-label, volseg (classes, complete)
           0/ 1/ ...           label levels, same shapes as the image levels
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from zarr.codecs import BloscCodec
@@ -70,7 +70,9 @@ def level_factors(shapes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     """
     factors = [tuple(1 for _ in shapes[0])]
     for prev in shapes[:-1]:
-        factors.append(tuple(f * (2 if s > 1 else 1) for f, s in zip(factors[-1], prev)))
+        factors.append(
+            tuple(f * (2 if s > 1 else 1) for f, s in zip(factors[-1], prev, strict=True))
+        )
     return factors
 
 
@@ -78,7 +80,9 @@ def compressor(dtype: np.dtype | str, *, labels: bool = False) -> BloscCodec:
     """A fast codec: blosc-lz4 for images; blosc-zstd + bit shuffle for (very sparse) labels."""
     if labels:
         return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
-    shuffle = "shuffle" if np.dtype(dtype).itemsize > 1 else "bitshuffle"
+    shuffle: Literal["shuffle", "bitshuffle"] = (
+        "shuffle" if np.dtype(dtype).itemsize > 1 else "bitshuffle"
+    )
     return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)
 
 
@@ -93,13 +97,15 @@ def multiscales(
     """
     datasets = []
     for level, factor in enumerate(factors):
-        scale = [float(v) * f for v, f in zip(voxel_size, factor)]
+        scale = [float(v) * f for v, f in zip(voxel_size, factor, strict=True)]
         transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
         if any(f > 1 for f in factor):
             transforms.append(
                 {
                     "type": "translation",
-                    "translation": [float(v) * (f - 1) / 2 for v, f in zip(voxel_size, factor)],
+                    "translation": [
+                        float(v) * (f - 1) / 2 for v, f in zip(voxel_size, factor, strict=True)
+                    ],
                 }
             )
         datasets.append({"path": str(level), "coordinateTransformations": transforms})
@@ -114,7 +120,9 @@ def multiscales(
 
 def image_label(classes: Sequence[str], colors: Sequence[Sequence[int]] | None) -> dict[str, Any]:
     """The ``image-label`` metadata: a colour and a class name for every label value."""
-    palette = colors if colors is not None else [PALETTE[i % len(PALETTE)] for i in range(len(classes))]
+    palette = (
+        colors if colors is not None else [PALETTE[i % len(PALETTE)] for i in range(len(classes))]
+    )
     if len(palette) != len(classes):
         raise ValueError(f"{len(classes)} classes but {len(palette)} colours")
     return {

@@ -6,7 +6,8 @@ import dask
 import numpy as np
 import zarr
 
-from volseg.geometry import Box, BlockGrid
+from volseg.errors import InvalidStoreError
+from volseg.geometry import BlockGrid, Box
 from volseg.io._store import VolumeStore
 from volseg.runtime import run_tasks
 
@@ -29,13 +30,14 @@ def downsample(block: np.ndarray, factor: tuple[int, ...], *, labels: bool) -> n
     return mean.astype(block.dtype)
 
 
-def _level_task(src: zarr.Array, dst: zarr.Array, box: Box, factor: tuple[int, ...],
-                labels: bool) -> None:
+def _level_task(
+    src: zarr.Array, dst: zarr.Array, box: Box, factor: tuple[int, ...], labels: bool
+) -> None:
     src_box = Box(
         tuple(a * f for a, f in zip(box.start, factor, strict=True)),
         tuple(b * f for b, f in zip(box.stop, factor, strict=True)),
     )
-    dst[box.slices] = downsample(src[src_box.slices], factor, labels=labels)
+    dst[box.slices] = downsample(np.asarray(src[src_box.slices]), factor, labels=labels)
 
 
 def build_pyramid(
@@ -54,11 +56,11 @@ def build_pyramid(
         for prefix, labels in arrays:
             src = store.group[f"{prefix}{level - 1}"]
             dst = store.group[f"{prefix}{level}"]
-            assert isinstance(src, zarr.Array) and isinstance(dst, zarr.Array)
-            factor = tuple(
-                2 if s > 1 else 1 for s in src.shape
-            )
+            if not (isinstance(src, zarr.Array) and isinstance(dst, zarr.Array)):
+                raise InvalidStoreError(f"{store.path}: level {prefix}{level} is not an array")
+            factor = tuple(2 if s > 1 else 1 for s in src.shape)
             for block in BlockGrid(dst.shape, dst.chunks):
                 tasks.append(dask.delayed(_level_task)(src, dst, block.box, factor, labels))
-        run_tasks(tasks, description=f"pyramid level {level}", num_workers=num_workers,
-                  progress=progress)
+        run_tasks(
+            tasks, description=f"pyramid level {level}", num_workers=num_workers, progress=progress
+        )

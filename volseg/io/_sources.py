@@ -19,6 +19,7 @@ import zarr
 from PIL import Image
 
 from volseg.errors import CorruptInputError, InputError, InputNotFoundError
+from volseg.io._store import attrs
 
 SUPPORTED_DTYPES = ("uint8", "uint16", "float32")
 SLICE_SUFFIXES = (".tif", ".tiff", ".png")
@@ -49,7 +50,9 @@ def to_grey(arr: np.ndarray, where: str) -> np.ndarray:
         return arr
     if arr.ndim == 3 and arr.shape[-1] in (2, 3, 4):
         colour = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]
-        if not all(np.array_equal(colour[..., 0], colour[..., c]) for c in range(1, colour.shape[-1])):
+        if not all(
+            np.array_equal(colour[..., 0], colour[..., c]) for c in range(1, colour.shape[-1])
+        ):
             raise InputError(
                 f"{where} is a true-colour image (its red, green and blue channels differ); "
                 "volseg ingests grey tomography slices: convert it to greyscale first"
@@ -75,10 +78,13 @@ def check_slice(arr: np.ndarray, where: str, *, role: Role, shape: tuple[int, in
         arr = arr.astype(np.uint16)
     if role == "labels":
         if arr.dtype.kind != "u" or arr.dtype.itemsize > 2:
-            raise InputError(f"{where} has dtype {arr.dtype}: labels must be integer class ids; "
-                             f"{_fix_for(role)}")
+            raise InputError(
+                f"{where} has dtype {arr.dtype}: labels must be integer class ids; {_fix_for(role)}"
+            )
     elif arr.dtype.name not in SUPPORTED_DTYPES:
-        raise InputError(f"{where} has dtype {arr.dtype}, which volseg does not store; {_fix_for(role)}")
+        raise InputError(
+            f"{where} has dtype {arr.dtype}, which volseg does not store; {_fix_for(role)}"
+        )
     elif arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InputError(
@@ -92,8 +98,9 @@ def _store_dtype(dtype: str, where: str, role: Role) -> np.dtype:
     dt = {"bool": "uint8", "int32": "uint16"}.get(dtype, dtype)
     ok = ("uint8", "uint16") if role == "labels" else SUPPORTED_DTYPES
     if dt not in ok:
-        raise InputError(f"{where} has dtype {dtype}, which volseg cannot ingest as {role}; "
-                         f"{_fix_for(role)}")
+        raise InputError(
+            f"{where} has dtype {dtype}, which volseg cannot ingest as {role}; {_fix_for(role)}"
+        )
     return np.dtype(dt)
 
 
@@ -102,9 +109,21 @@ class SliceSource(ABC):
 
     kind: str
 
-    def __init__(self, path: Path, names: Sequence[str], shape: tuple[int, int, int],
-                 dtype: np.dtype, role: Role) -> None:
-        self.path, self.names, self.shape, self.dtype, self.role = path, list(names), shape, dtype, role
+    def __init__(
+        self,
+        path: Path,
+        names: Sequence[str],
+        shape: tuple[int, int, int],
+        dtype: np.dtype,
+        role: Role,
+    ) -> None:
+        self.path, self.names, self.shape, self.dtype, self.role = (
+            path,
+            list(names),
+            shape,
+            dtype,
+            role,
+        )
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -121,10 +140,12 @@ class SliceSource(ABC):
                 f"{where} could not be read ({type(exc).__name__}: {exc}); the file is "
                 "unreadable or truncated: re-export or re-copy it"
             ) from exc
-        arr = check_slice(raw, where, role=self.role, shape=self.shape[1:])  # type: ignore[arg-type]
+        arr = check_slice(raw, where, role=self.role, shape=self.shape[1:])
         if arr.dtype != self.dtype:
-            raise InputError(f"{where} has dtype {arr.dtype}, the other slices have {self.dtype}: "
-                             "all slices of a volume must have the same dtype")
+            raise InputError(
+                f"{where} has dtype {arr.dtype}, the other slices have {self.dtype}: "
+                "all slices of a volume must have the same dtype"
+            )
         return arr
 
     @abstractmethod
@@ -137,10 +158,12 @@ def _header(path: Path) -> tuple[tuple[int, ...], str]:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tf:
                 if len(tf.pages) != 1:
-                    raise InputError(f"{path} has {len(tf.pages)} pages; a folder must hold one "
-                                     "2D slice per file (ingest a multipage TIFF directly)")
+                    raise InputError(
+                        f"{path} has {len(tf.pages)} pages; a folder must hold one "
+                        "2D slice per file (ingest a multipage TIFF directly)"
+                    )
                 page = tf.pages[0]
-                return tuple(page.shape), np.dtype(page.dtype).name  # type: ignore[union-attr,arg-type]
+                return tuple(page.shape), np.dtype(page.dtype).name
         with Image.open(path) as im:
             if im.mode not in _PIL_DTYPES:
                 raise InputError(f"{path} has image mode {im.mode}, which volseg cannot ingest")
@@ -150,30 +173,41 @@ def _header(path: Path) -> tuple[tuple[int, ...], str]:
     except InputError:
         raise
     except Exception as exc:
-        raise CorruptInputError(f"{path} is not a readable TIFF/PNG image "
-                                f"({type(exc).__name__}: {exc})") from exc
+        raise CorruptInputError(
+            f"{path} is not a readable TIFF/PNG image ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 class FolderSource(SliceSource):
     kind = "slices"
 
     def __init__(self, path: Path, role: Role) -> None:
-        files = sorted((p for p in path.iterdir() if p.is_file()
-                        and p.suffix.lower() in SLICE_SUFFIXES and not p.name.startswith(".")),
-                       key=lambda p: natural_key(p.name))
+        files = sorted(
+            (
+                p
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in SLICE_SUFFIXES and not p.name.startswith(".")
+            ),
+            key=lambda p: natural_key(p.name),
+        )
         if not files:
-            raise InputNotFoundError(f"{path} holds no TIFF or PNG slices "
-                                     f"(looked for {', '.join(SLICE_SUFFIXES)})")
+            raise InputNotFoundError(
+                f"{path} holds no TIFF or PNG slices (looked for {', '.join(SLICE_SUFFIXES)})"
+            )
         self.files = files
         shape0, dtype0 = _header(files[0])
         for f in files[1:]:
             shape, dtype = _header(f)
             if shape[:2] != shape0[:2]:
-                raise InputError(f"{f} is {shape[1]} x {shape[0]} px but {files[0].name} is "
-                                 f"{shape0[1]} x {shape0[0]} px: all slices must have one size")
+                raise InputError(
+                    f"{f} is {shape[1]} x {shape[0]} px but {files[0].name} is "
+                    f"{shape0[1]} x {shape0[0]} px: all slices must have one size"
+                )
             if dtype != dtype0:
-                raise InputError(f"{f} has dtype {dtype} but {files[0].name} has {dtype0}: "
-                                 "all slices of a volume must have one dtype")
+                raise InputError(
+                    f"{f} has dtype {dtype} but {files[0].name} has {dtype0}: "
+                    "all slices of a volume must have one dtype"
+                )
         dt = _store_dtype(dtype0, str(files[0]), role)
         super().__init__(path, [str(f) for f in files], (len(files), *shape0[:2]), dt, role)  # type: ignore[arg-type]
 
@@ -182,9 +216,7 @@ class FolderSource(SliceSource):
         if f.suffix.lower() in TIFF_SUFFIXES:
             return tifffile.imread(f)
         with Image.open(f) as im:
-            if im.mode == "P":
-                im = im.convert("RGB")
-            return np.asarray(im)
+            return np.asarray(im.convert("RGB") if im.mode == "P" else im)
 
 
 class TiffStackSource(SliceSource):
@@ -196,17 +228,20 @@ class TiffStackSource(SliceSource):
                 series = tf.series[0]
                 shape, dtype, axes = tuple(series.shape), np.dtype(series.dtype).name, series.axes
         except Exception as exc:
-            raise CorruptInputError(f"{path} is not a readable TIFF ({type(exc).__name__}: "
-                                    f"{exc})") from exc
+            raise CorruptInputError(
+                f"{path} is not a readable TIFF ({type(exc).__name__}: {exc})"
+            ) from exc
         if axes.endswith("S"):  # colour samples: checked per slice by to_grey
             shape = shape[:-1]
         if len(shape) == 2:
             shape = (1, *shape)
         if len(shape) != 3:
-            raise InputError(f"{path} holds an array of shape {shape} (axes {axes}); "
-                             "expected a stack of 2D slices (Z, Y, X)")
+            raise InputError(
+                f"{path} holds an array of shape {shape} (axes {axes}); "
+                "expected a stack of 2D slices (Z, Y, X)"
+            )
         dt = _store_dtype(dtype, str(path), role)
-        super().__init__(path, [f"{path} page {i}" for i in range(shape[0])], shape, dt, role)  # type: ignore[arg-type]
+        super().__init__(path, [f"{path} page {i}" for i in range(shape[0])], shape, dt, role)
 
     def _read(self, z: int) -> np.ndarray:
         return tifffile.imread(self.path, key=z)
@@ -231,7 +266,7 @@ class ArraySource(SliceSource):
         if len(shape) != 3:
             raise InputError(f"{path} holds an array of shape {shape}; expected (Z, Y, X)")
         dt = _store_dtype(np.dtype(self.array.dtype).name, str(path), role)
-        super().__init__(path, [f"{path} slice {i}" for i in range(shape[0])], shape, dt, role)  # type: ignore[arg-type]
+        super().__init__(path, [f"{path} slice {i}" for i in range(shape[0])], shape, dt, role)
 
     def _read(self, z: int) -> np.ndarray:
         a = self.array
@@ -245,7 +280,8 @@ def _open_zarr_array(path: Path) -> zarr.Array:
         raise CorruptInputError(f"{path} is not a readable zarr array ({exc})") from exc
     if isinstance(node, zarr.Array):
         return node
-    ms = node.attrs.get("ome", node.attrs).get("multiscales")
+    meta = attrs(node)
+    ms = meta.get("ome", meta).get("multiscales")
     if ms:
         return node[ms[0]["datasets"][0]["path"]]  # type: ignore[return-value]
     raise InputError(f"{path} is a zarr group without OME multiscales; point at an array inside it")
@@ -262,5 +298,7 @@ def open_source(path: str | Path, *, role: Role = "image") -> SliceSource:
         return TiffStackSource(path, role)
     if path.suffix.lower() == ".npy" or path.is_dir():
         return ArraySource(path, role)
-    raise InputError(f"{path}: unsupported input; give a folder of TIFF/PNG slices, a "
-                     "multipage TIFF, a .npy file or a zarr array")
+    raise InputError(
+        f"{path}: unsupported input; give a folder of TIFF/PNG slices, a "
+        "multipage TIFF, a .npy file or a zarr array"
+    )

@@ -41,6 +41,11 @@ IMAGE_DTYPES = ("uint8", "uint16", "float32")
 LABEL_DTYPES = ("uint8", "uint16", "uint32", "uint64")
 
 
+def attrs(node: zarr.Group | zarr.Array) -> dict[str, Any]:
+    """The attributes of a zarr node as a plain dict (a copy; write with ``.attrs.update``)."""
+    return dict(node.attrs)
+
+
 def _is_volseg_store(path: Path) -> bool:
     meta = path / "zarr.json"
     if not meta.is_file():
@@ -77,14 +82,14 @@ def _check_voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]
         raise ConfigError(
             f"voxel size must be three positive numbers (z, y, x) in micrometres, got {voxel_size}"
         )
-    return vs  # type: ignore[return-value]
+    return vs
 
 
 def _check_chunks(chunks: Sequence[int], shape: Sequence[int]) -> tuple[int, int, int]:
     ch = tuple(int(c) for c in chunks)
     if len(ch) != 3 or any(c <= 0 for c in ch):
         raise ConfigError(f"chunks must be three positive integers (z, y, x), got {chunks}")
-    return tuple(min(c, max(s, 1)) for c, s in zip(ch, shape))  # type: ignore[return-value]
+    return tuple(min(c, max(s, 1)) for c, s in zip(ch, shape, strict=True))  # type: ignore[return-value]
 
 
 class VolumeStore:
@@ -182,7 +187,7 @@ class VolumeStore:
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"invalid labels name {name!r}: use a plain name like 'ground_truth'")
         root = zarr.open_group(self.path / "labels", mode="a", zarr_format=3)
-        existing = list(root.attrs.get("ome", {}).get("labels", []))
+        existing = list(attrs(root).get("ome", {}).get("labels", []))
         lgroup = root.create_group(name, overwrite=True)
         shapes = [self.image(level).shape for level in range(self.levels)]
         for level, lshape in enumerate(shapes):
@@ -221,7 +226,7 @@ class VolumeStore:
                 "'volseg ingest' or 'volseg phantom'"
             )
         group = zarr.open_group(path, mode=mode, zarr_format=3)  # type: ignore[arg-type]
-        ms = group.attrs.get("ome", {}).get("multiscales")
+        ms = attrs(group).get("ome", {}).get("multiscales")
         if not ms:
             raise InvalidStoreError(
                 f"{path} is a zarr group without OME-Zarr 'multiscales' metadata; "
@@ -235,11 +240,11 @@ class VolumeStore:
     # --------------------------------------------------------------- properties
     @property
     def meta(self) -> dict[str, Any]:
-        return dict(self.group.attrs.get("volseg", {}))
+        return dict(attrs(self.group).get("volseg", {}))
 
     @property
     def multiscale(self) -> dict[str, Any]:
-        return dict(self.group.attrs["ome"]["multiscales"][0])
+        return dict(attrs(self.group)["ome"]["multiscales"][0])
 
     @property
     def levels(self) -> int:
@@ -258,7 +263,7 @@ class VolumeStore:
     def label_names(self) -> list[str]:
         if "labels" not in self.group:
             return []
-        return list(self.group["labels"].attrs.get("ome", {}).get("labels", []))
+        return list(attrs(self.group["labels"]).get("ome", {}).get("labels", []))
 
     def label_group(self, name: str) -> zarr.Group:
         if name not in self.label_names:
@@ -271,7 +276,7 @@ class VolumeStore:
         return self.label_group(name)[str(level)]  # type: ignore[return-value]
 
     def classes(self, name: str) -> list[str]:
-        props = self.label_group(name).attrs["ome"]["image-label"].get("properties", [])
+        props = attrs(self.label_group(name))["ome"]["image-label"].get("properties", [])
         return [p.get("class", str(p["label-value"])) for p in props]
 
     def set_classes(
@@ -279,14 +284,17 @@ class VolumeStore:
     ) -> None:
         """Rewrite the class names (and optionally voxel fractions) of label image ``name``."""
         group = self.label_group(name)
-        ome = dict(group.attrs["ome"])
+        ome = dict(attrs(group)["ome"])
         colors = [c["rgba"] for c in ome["image-label"]["colors"]]
-        colors += [c for c in image_label(classes, None)["colors"][len(colors):]]
-        ome["image-label"] = image_label(classes, [c["rgba"] if isinstance(c, dict) else c
-                                                   for c in colors[: len(classes)]])
-        meta = {**group.attrs.get("volseg", {}), "classes": list(classes)}
+        colors += [c for c in image_label(classes, None)["colors"][len(colors) :]]
+        ome["image-label"] = image_label(
+            classes, [c["rgba"] if isinstance(c, dict) else c for c in colors[: len(classes)]]
+        )
+        meta = {**attrs(group).get("volseg", {}), "classes": list(classes)}
         if fractions is not None:
-            meta["class_fractions"] = {c: float(f) for c, f in zip(classes, fractions)}
+            meta["class_fractions"] = {
+                c: float(f) for c, f in zip(classes, fractions, strict=False)
+            }
         group.attrs.update({"ome": ome, "volseg": meta})
 
     # ------------------------------------------------------------- completeness
@@ -294,7 +302,7 @@ class VolumeStore:
     def complete(self) -> bool:
         """True unless volseg started writing this store and never finished."""
         return bool(self.meta.get("complete", True)) and all(
-            self.label_group(n).attrs.get("volseg", {}).get("complete", True)
+            attrs(self.label_group(n)).get("volseg", {}).get("complete", True)
             for n in self.label_names
         )
 
@@ -308,7 +316,7 @@ class VolumeStore:
         """Mark the store (and its label images) complete: call it after the last data write."""
         for name in self.label_names:
             lg = self.label_group(name)
-            lg.attrs.update({"volseg": {**lg.attrs.get("volseg", {}), "complete": True}})
+            lg.attrs.update({"volseg": {**attrs(lg).get("volseg", {}), "complete": True}})
         self.update_meta(**values, complete=True)
 
     def require_complete(self) -> None:

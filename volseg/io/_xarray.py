@@ -12,7 +12,7 @@ import zarr
 
 from volseg.errors import StoreNotFoundError
 from volseg.io._layout import AXES, scale_and_translation
-from volseg.io._store import VolumeStore
+from volseg.io._store import VolumeStore, attrs
 
 
 def _as_dataarray(
@@ -100,12 +100,12 @@ def open_labels(
             )
         name = names[0]
     group = store.label_group(name)
-    ds = group.attrs["ome"]["multiscales"][0]["datasets"][level]
-    attrs = {
+    ds = attrs(group)["ome"]["multiscales"][0]["datasets"][level]
+    info = {
         "store": str(store.path),
         "unit": "micrometer",
         "classes": store.classes(name),
         "provenance": store.meta.get("provenance", {}),
-        **{k: v for k, v in group.attrs.get("volseg", {}).items() if k != "classes"},
+        **{k: v for k, v in attrs(group).get("volseg", {}).items() if k != "classes"},
     }
-    return _as_dataarray(store.labels(name, level), ds, name, attrs)
+    return _as_dataarray(store.labels(name, level), ds, name, info)

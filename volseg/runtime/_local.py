@@ -30,7 +30,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class _RichCallback(Callback):  # type: ignore[misc]
+class _RichCallback(Callback):
     def __init__(self, keys: set[Any], progress: Progress, task_id: Any) -> None:
         super().__init__()
         self._keys = keys
@@ -65,7 +65,9 @@ def run_tasks(
         TimeRemainingColumn(),
     )
     start = time.perf_counter()
-    with Progress(*columns, disable=not progress, transient=False, console=Console(stderr=True)) as bar:
+    with Progress(
+        *columns, disable=not progress, transient=False, console=Console(stderr=True)
+    ) as bar:
         task_id = bar.add_task(description, total=len(tasks))
         with _RichCallback(keys, bar, task_id):
             results = dask.compute(*tasks, scheduler="threads", num_workers=workers)
