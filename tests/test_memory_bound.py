@@ -54,7 +54,12 @@ def test_ingest_memory_does_not_grow_with_depth(deep_slices, tmp_path):
 
 
 def test_phantom_memory_does_not_grow_with_depth(tmp_path):
-    setup = "from volseg.phantom import PhantomConfig, generate_phantom"
+    # warm-up: load the compiled numba kernels before the measurement starts
+    setup = f"""
+from volseg.phantom import PhantomConfig, generate_phantom
+generate_phantom({str(tmp_path / "warm.zarr")!r}, PhantomConfig(shape=(2, 32, 32),
+                 dtype="float32"), num_workers=2, progress=False, overwrite=True)
+"""
     shallow = peak_rss_mib_of(_phantom_code(tmp_path / "a.zarr", SHALLOW), setup=setup)
     deep = peak_rss_mib_of(_phantom_code(tmp_path / "b.zarr", DEEP), setup=setup)
     _check(shallow, deep)

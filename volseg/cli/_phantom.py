@@ -57,7 +57,7 @@ def phantom(
                 raise ConfigError("give either --shape or --preset, not both")
             config = PhantomConfig.preset(preset, **options)  # type: ignore[arg-type]
         else:
-            config = PhantomConfig(shape=parse_triple(shape or "64,512,512", "--shape"), **options)  # type: ignore[arg-type]
+            config = PhantomConfig(shape=parse_triple(shape or "64,512,512", "--shape"), **options)
     except ValidationError as exc:
         problems = "; ".join(
             f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"

@@ -50,6 +50,10 @@ def describe(path: str | Path) -> dict[str, Any]:
     }
 
 
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def format_info(info: dict[str, Any]) -> str:
     """The human-readable text printed by ``volseg info``."""
     z, y, x = info["shape"]
@@ -75,7 +79,9 @@ def format_info(info: dict[str, Any]) -> str:
         )
         lines.append(f"labels       {name} [{lab['dtype']}]: {classes}")
     for key, value in info["extra"].items():
-        lines.append(f"{key:<12} {value}")
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={_short(v)}" for k, v in value.items())
+        lines.append(f"{key:<12} {_short(value)}")
     prov = info["provenance"]
     if prov:
         lines.append(f"made by      volseg {prov.get('volseg_version')} on {prov.get('created')}")

@@ -74,7 +74,7 @@ class PhantomConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     shape: tuple[int, int, int] = (64, 512, 512)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     mode: Literal["fast", "ct"] = "fast"
     dtype: Literal["uint8", "uint16", "float32"] = "uint8"
     voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)

@@ -66,8 +66,8 @@ def draw_cord(config: PhantomConfig, rng: np.random.Generator) -> CordModel:
     base[3], base[4] = ell * math.cos(2 * psi), ell * math.sin(2 * psi)
     base[5:11] = rng.normal(0.0, 0.006, 6)
     base[_PHI] = rng.normal(0.0, 0.05)
-    base[13] = rng.uniform(0.95, 1.1)
-    base[14] = rng.uniform(0.9, 1.05)
+    base[13] = rng.uniform(1.15, 1.3)
+    base[14] = rng.uniform(1.1, 1.25)
     base[15] = rng.uniform(0.9, 1.1)
     amp[0:2] = 0.005 * d
     amp[2] = 0.01 * base[2]
@@ -80,22 +80,24 @@ def draw_cord(config: PhantomConfig, rng: np.random.Generator) -> CordModel:
     return CordModel(base, amp, period, phase)
 
 
-def classify(cord: CordModel, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Tissue code (``_kernels.MEDIUM``/``WHITE``/``GREY``/``CANAL``) and r / r_cord of points.
+def classify(cord: CordModel, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tissue code (``_kernels.MEDIUM``/``WHITE``/``GREY``/``CANAL``) of points, their
+    distance r from the cord centre and the cord radius r_cord in that direction.
 
     ``pts`` is (n, 3) float (z, y, x); z is rounded to its slice.
     """
     pts = np.ascontiguousarray(pts, dtype=np.float64)
     zi = np.rint(pts[:, 0]).astype(np.int64)
     if len(zi) == 0:
-        return np.zeros(0, np.int64), np.zeros(0)
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
     z_lo = int(zi.min())
     table = cord.params(z_lo, int(zi.max()) + 1)
     params = np.ascontiguousarray(table[zi - z_lo])
     codes = np.empty(len(pts), np.int64)
-    rel = np.empty(len(pts))
-    K.classify_points(pts, params, K.GREY_ELLIPSES, codes, rel)
-    return codes, rel
+    r = np.empty(len(pts))
+    rc = np.empty(len(pts))
+    K.classify_points(pts, params, K.GREY_ELLIPSES, codes, r, rc)
+    return codes, r, rc
 
 
 def cord_areas(cord: CordModel, n_slices: int, n_theta: int = 256) -> np.ndarray:
