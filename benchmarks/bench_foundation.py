@@ -4,6 +4,7 @@ Writes ``results/foundation.json`` and ``results/foundation.md``::
 
     python benchmarks/bench_foundation.py             # 16 full-size slices per case
     python benchmarks/bench_foundation.py --smoke     # tiny, for CI (results to a temp dir)
+    python benchmarks/bench_foundation.py --full-volume /scratch   # the whole 1800-slice phantom
 """
 
 from __future__ import annotations
@@ -136,12 +137,52 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def full_volume(work: Path, out: Path) -> dict[str, Any]:
+    """Generate the whole ``--preset full`` phantom once; record time and peak memory."""
+    import resource
+
+    workers = default_workers()
+    config = PhantomConfig.preset("full")
+    t0 = time.perf_counter()
+    store = generate_phantom(work / "full.zarr", config, num_workers=workers, overwrite=True)
+    seconds = time.perf_counter() - t0
+    rec = store.meta["phantom"]
+    result = {
+        "benchmark": "phantom-full-volume",
+        "machine": {"cpus": os.cpu_count(), "workers": workers, "cpu": _cpu_model()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "shape": list(config.shape),
+        "seconds": round(seconds, 1),
+        "scene_seconds": rec["scene_seconds"],
+        "slices_per_s": round(config.shape[0] / seconds, 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "stored_gib": round(
+            sum(p.stat().st_size for p in (work / "full.zarr").rglob("*") if p.is_file()) / 2**30, 2
+        ),
+        "objects": {k: rec[k] for k in ("somas", "vessels", "vessel_segments")},
+        "class_fractions": store.label_group("ground_truth").attrs["volseg"]["class_fractions"],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "phantom_full.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, results to a temp dir")
     parser.add_argument("--depth", type=int, default=16, help="full-size slices per case")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
+    parser.add_argument(
+        "--full-volume",
+        type=Path,
+        default=None,
+        metavar="SCRATCH",
+        help="generate the whole full-size phantom in SCRATCH (about 8 GB)",
+    )
     args = parser.parse_args()
+    if args.full_volume:
+        print(json.dumps(full_volume(args.full_volume, args.out or RESULTS), indent=2))
+        return
     if args.smoke:
         out = args.out or Path(tempfile.mkdtemp(prefix="volseg-smoke-"))
         result = run(4, (128, 160), (2, 96, 96), out)
