@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -39,3 +41,20 @@ def parse_triple(text: str | None, option: str, kind: type = int) -> tuple | Non
 def command_line() -> str:
     """The command as the user typed it, for provenance."""
     return shlex.join(["volseg", *sys.argv[1:]])
+
+
+# Options shared by the commands that write a store.
+OutStore = Annotated[Path, typer.Argument(help="The OME-Zarr store to write (OUT.zarr).")]
+VoxelSize = Annotated[
+    str, typer.Option("--voxel-size", help="Voxel size Z,Y,X in µm (one number for isotropic).")
+]
+Chunks = Annotated[
+    str | None,
+    typer.Option(help="Chunk shape Z,Y,X (default: 512 in y/x, about 4 MiB per chunk)."),
+]
+Levels = Annotated[int, typer.Option(help="Pyramid levels for viewing (1 = none).")]
+Workers = Annotated[int | None, typer.Option(help="Parallel threads (default: all CPUs).")]
+Overwrite = Annotated[
+    bool, typer.Option(help="Replace OUT if it is a volseg store (nothing else is ever deleted).")
+]
+ShowProgress = Annotated[bool, typer.Option(help="Show a progress bar.")]

@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from volseg.cli._app import app, command_line, parse_triple
+from volseg.cli._app import (
+    Chunks,
+    Levels,
+    OutStore,
+    Overwrite,
+    ShowProgress,
+    VoxelSize,
+    Workers,
+    app,
+    command_line,
+    parse_triple,
+)
 
 
 @app.command()
@@ -18,7 +29,7 @@ def ingest(
             help="Folder of 2D TIFF/PNG slices (natural order), multipage TIFF, .npy or zarr array."
         ),
     ],
-    out: Annotated[Path, typer.Argument(help="The OME-Zarr store to write (OUT.zarr).")],
+    out: OutStore,
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -32,19 +43,12 @@ def ingest(
             help="Comma-separated class names for label values 0,1,..., e.g. background,soma."
         ),
     ] = None,
-    voxel_size: Annotated[
-        str, typer.Option("--voxel-size", help="Voxel size Z,Y,X in µm (one number for isotropic).")
-    ] = "1,1,1",
-    chunks: Annotated[
-        str | None,
-        typer.Option(help="Chunk shape Z,Y,X (default: 512 in y/x, about 4 MiB per chunk)."),
-    ] = None,
-    levels: Annotated[int, typer.Option(help="Pyramid levels for viewing (1 = none).")] = 1,
-    workers: Annotated[
-        int | None, typer.Option(help="Parallel threads (default: all CPUs).")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it is a volseg store.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    voxel_size: VoxelSize = "1,1,1",
+    chunks: Chunks = None,
+    levels: Levels = 1,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+    progress: ShowProgress = True,
 ) -> None:
     """Ingest a stack of slices (and optional labels) into an OME-Zarr 0.5 store."""
     from volseg.io import describe, format_info

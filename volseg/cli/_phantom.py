@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from volseg.cli._app import app, command_line, parse_triple
+from volseg.cli._app import (
+    Chunks,
+    Levels,
+    OutStore,
+    Overwrite,
+    ShowProgress,
+    VoxelSize,
+    Workers,
+    app,
+    command_line,
+    parse_triple,
+)
 from volseg.errors import ConfigError
 
 
 @app.command()
 def phantom(
-    out: Annotated[Path, typer.Argument(help="The OME-Zarr store to write (OUT.zarr).")],
+    out: OutStore,
     shape: Annotated[
-        str | None, typer.Option(help="Volume shape Z,Y,X in voxels [default: 64,512,512].")
+        str | None, typer.Option(help="Volume shape Z,Y,X in voxels (default 64,512,512).")
     ] = None,
     preset: Annotated[
         str | None, typer.Option(help="'small' (64,512,512) or 'full' (1800,2300,1920).")
@@ -30,18 +40,14 @@ def phantom(
         ),
     ] = "fast",
     dtype: Annotated[str, typer.Option(help="uint8, uint16 or float32.")] = "uint8",
-    voxel_size: Annotated[
-        str, typer.Option("--voxel-size", help="Voxel size Z,Y,X in µm.")
-    ] = "1,1,1",
+    voxel_size: VoxelSize = "1,1,1",
     soma_fraction: Annotated[float, typer.Option(help="Soma voxel fraction in the cord.")] = 0.04,
     nuclei: Annotated[bool, typer.Option(help="Draw nuclei inside somas.")] = True,
-    chunks: Annotated[str | None, typer.Option(help="Chunk shape Z,Y,X.")] = None,
-    levels: Annotated[int, typer.Option(help="Pyramid levels for viewing (1 = none).")] = 1,
-    workers: Annotated[
-        int | None, typer.Option(help="Parallel threads (default: all CPUs).")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it is a volseg store.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    chunks: Chunks = None,
+    levels: Levels = 1,
+    workers: Workers = None,
+    overwrite: Overwrite = False,
+    progress: ShowProgress = True,
 ) -> None:
     """Write a synthetic spinal-cord tomography volume (labels: 0 background, 1 soma, 2 vessel)."""
     from volseg.io import describe, format_info

@@ -176,11 +176,7 @@ def render(scene: Scene, box: Box) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(box.shape, np.dtype(cfg.dtype)), np.zeros(box.shape, np.uint8)
     halo = render_halo(cfg)
     if cfg.mode == "fast":
-        ext = Box(
-            (box.start[0], box.start[1] - halo, box.start[2] - halo),
-            (box.stop[0], box.stop[1] + halo, box.stop[2] + halo),
-        )
-        mu, tissue = _clean(scene, ext)
+        mu, tissue = _clean(scene, box.grow((0, halo, halo)))
         image = _fast(scene, box, mu, halo)
         tissue = tissue[:, halo:-halo, halo:-halo] if halo else tissue
     else:
