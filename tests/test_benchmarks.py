@@ -11,8 +11,9 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_foundation_benchmark_smoke(tmp_path):
+    script = BENCHMARKS / "bench_foundation.py"
     res = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "bench_foundation.py"), "--smoke", "--out", str(tmp_path)],
+        [sys.executable, str(script), "--smoke", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
