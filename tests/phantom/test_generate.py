@@ -90,3 +90,13 @@ def test_cli_phantom_and_its_errors(tmp_path):
     res = _volseg("phantom", str(tmp_path / "x.zarr"), "--preset", "huge")
     assert res.returncode == 2 and "unknown phantom preset" in res.stderr
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_scene_identity_is_a_function_of_the_resolved_config():
+    from volseg.phantom import draw_scene
+    from volseg.phantom._generate import scene_digest
+
+    a = scene_digest(draw_scene(PhantomConfig(shape=(4, 64, 64))))
+    b = scene_digest(draw_scene(PhantomConfig(shape=(4, 64, 64), seed=0, nuclei=True)))
+    c = scene_digest(draw_scene(PhantomConfig(shape=(4, 64, 64), seed=1)))
+    assert a == b != c

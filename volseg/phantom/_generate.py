@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import pickle
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,8 +37,22 @@ def task_boxes(config: PhantomConfig, chunks: Sequence[int]) -> list[Box]:
 
 
 def scene_digest(scene: Scene) -> str:
-    """sha256 of the drawn scene: the identity of the phantom's input."""
-    return hashlib.sha256(pickle.dumps(scene, protocol=5)).hexdigest()
+    """sha256 of the drawn scene (the phantom's input identity): the canonical config JSON
+    and the bytes of every array of the scene, in field order."""
+    h = hashlib.sha256(scene.config.model_dump_json().encode())
+
+    def feed(obj: Any) -> None:
+        if isinstance(obj, np.ndarray):
+            h.update(str((obj.dtype.str, obj.shape)).encode())
+            h.update(np.ascontiguousarray(obj).tobytes())
+        elif dataclasses.is_dataclass(obj):
+            for f in dataclasses.fields(obj):
+                feed(getattr(obj, f.name))
+        elif isinstance(obj, int | float | str | bool | tuple):
+            h.update(repr(obj).encode())
+
+    feed(scene)
+    return h.hexdigest()
 
 
 def generate_phantom(
