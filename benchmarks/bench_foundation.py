@@ -45,8 +45,9 @@ def _phantom_case(
 ) -> dict[str, Any]:
     config = PhantomConfig(shape=shape, mode=mode)  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    store = generate_phantom(work / f"phantom_{mode}.zarr", config, num_workers=workers,
-                             progress=False, overwrite=True)  # fmt: skip
+    store = generate_phantom(
+        work / f"phantom_{mode}.zarr", config, num_workers=workers, progress=False, overwrite=True
+    )
     seconds = time.perf_counter() - t0
     rec = store.meta["phantom"]
     nbytes = np.prod(shape) * np.dtype(config.dtype).itemsize
@@ -71,8 +72,14 @@ def _ingest_case(
     write_slices(src, volume, fmt=fmt)  # type: ignore[arg-type]
     write_slices(lab, labels, fmt=fmt)  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    store = ingest(src, work / f"ingest_{fmt}.zarr", labels=lab, num_workers=workers,
-                   progress=False, overwrite=True)  # fmt: skip
+    store = ingest(
+        src,
+        work / f"ingest_{fmt}.zarr",
+        labels=lab,
+        num_workers=workers,
+        progress=False,
+        overwrite=True,
+    )
     seconds = time.perf_counter() - t0
     assert np.array_equal(open_volume(store.path)[-1].values, volume[-1])
     nbytes = volume.nbytes + labels.nbytes

@@ -38,8 +38,10 @@ def deep_slices(tmp_path_factory):
 
 
 def _check(shallow, deep):
-    detail = (f"peak growth {shallow.growth_mib:.1f} MiB at depth {SHALLOW}, "
-              f"{deep.growth_mib:.1f} MiB at depth {DEEP} (raw deep volume: 64 MiB)")  # fmt: skip
+    detail = (
+        f"peak growth {shallow.growth_mib:.1f} MiB at depth {SHALLOW}, "
+        f"{deep.growth_mib:.1f} MiB at depth {DEEP} (raw deep volume: 64 MiB)"
+    )
     assert deep.growth_mib - shallow.growth_mib < GROWTH_CEILING_MIB, detail
     assert deep.growth_mib < JOB_CEILING_MIB, detail
 

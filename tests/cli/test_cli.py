@@ -14,8 +14,11 @@ from volseg.testing import write_slices
 def volseg(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from volseg.cli import main; main()", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_ingest_then_info(tmp_path):
@@ -23,9 +26,22 @@ def test_ingest_then_info(tmp_path):
     write_slices(tmp_path / "img", vol, fmt="tif")
     write_slices(tmp_path / "lab", (vol % 2).astype(np.uint8), fmt="tif")
     out = tmp_path / "v.zarr"
-    res = volseg("ingest", str(tmp_path / "img"), str(out), "--labels", str(tmp_path / "lab"),
-                 "--classes", "background,soma", "--voxel-size", "2,0.5,0.5", "--chunks",
-                 "2,16,16", "--levels", "2", "--no-progress")  # fmt: skip
+    res = volseg(
+        "ingest",
+        str(tmp_path / "img"),
+        str(out),
+        "--labels",
+        str(tmp_path / "lab"),
+        "--classes",
+        "background,soma",
+        "--voxel-size",
+        "2,0.5,0.5",
+        "--chunks",
+        "2,16,16",
+        "--levels",
+        "2",
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     assert "status       complete" in res.stdout
     np.testing.assert_array_equal(open_volume(out).values, vol)

@@ -26,8 +26,10 @@ def _volume(shape=(12, 40, 33), dtype=np.uint8, seed=0):
     return rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
 
 
-@pytest.mark.parametrize(("fmt", "dtype"), [("png", np.uint8), ("png", np.uint16),
-                                            ("tif", np.uint16), ("tif", np.float32)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fmt", "dtype"),
+    [("png", np.uint8), ("png", np.uint16), ("tif", np.uint16), ("tif", np.float32)],
+)
 def test_slice_folder_round_trip_keeps_dtype_and_natural_order(tmp_path, fmt, dtype):
     vol = _volume(dtype=dtype)
     write_slices(tmp_path / "slices", vol, fmt=fmt)  # slice_2 ... slice_10: natural order only
@@ -47,8 +49,10 @@ def test_multipage_tiff_npy_and_zarr_sources(tmp_path):
         store = ingest(tmp_path / src, tmp_path / f"out_{src}.zarr", progress=False)
         np.testing.assert_array_equal(open_volume(store.path).values, vol)
         assert store.meta["provenance"]["inputs"][0]["kind"] in ("multipage-tiff", "npy", "zarr")
-    digests = {VolumeStore.open(tmp_path / f"out_{s}.zarr").meta["provenance"]["inputs"][0]
-               ["sha256"] for s in ("stack.tif", "stack.npy", "stack.zarr")}  # fmt: skip
+    digests = {
+        VolumeStore.open(tmp_path / f"out_{s}.zarr").meta["provenance"]["inputs"][0]["sha256"]
+        for s in ("stack.tif", "stack.npy", "stack.zarr")
+    }
     assert len(digests) == 1  # identity is of the voxels, whatever the container
 
 
@@ -65,8 +69,12 @@ def test_grey_rgb_becomes_grey_and_true_colour_is_refused(tmp_path):
 
 
 def test_real_tomography_ingests_as_volume_with_labels(tmp_path, tomography):
-    store = ingest(tomography / "train", tmp_path / "train.zarr",
-                   classes=["background", "dendrite"], progress=False)  # fmt: skip
+    store = ingest(
+        tomography / "train",
+        tmp_path / "train.zarr",
+        classes=["background", "dendrite"],
+        progress=False,
+    )
     vol, lab = open_volume(store.path), open_labels(store.path, "ground_truth")
     assert vol.shape == lab.shape == (30, 852, 852)
     assert vol.dtype == np.uint8 and lab.dtype == np.uint8
@@ -83,8 +91,7 @@ def test_default_class_names_cover_the_values_found(tmp_path):
     vol = _volume(shape=(4, 16, 16))
     write_slices(tmp_path / "img", vol)
     write_slices(tmp_path / "lab", (vol % 3).astype(np.uint8))
-    store = ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "lab",
-                   progress=False)  # fmt: skip
+    store = ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "lab", progress=False)
     assert store.classes("ground_truth") == ["background", "class 1", "class 2"]
 
 
@@ -155,15 +162,19 @@ def test_labels_that_do_not_match_the_images_are_refused(tmp_path):
         ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "few", progress=False)
     write_slices(tmp_path / "renamed", np.zeros((4, 16, 16), np.uint8), prefix="mask_")
     with pytest.raises(InputError, match="same names as the image files"):
-        ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "renamed",
-               progress=False)  # fmt: skip
+        ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "renamed", progress=False)
     write_slices(tmp_path / "float", np.zeros((4, 16, 16), np.float32), fmt="tif")
     with pytest.raises(InputError, match="cannot ingest as labels"):
         ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "float", progress=False)
     write_slices(tmp_path / "lab", np.full((4, 16, 16), 2, np.uint8))
     with pytest.raises(InputError, match="label value 2 but only 2 classes"):
-        ingest(tmp_path / "img", tmp_path / "v.zarr", labels=tmp_path / "lab",
-               classes=["background", "soma"], progress=False)  # fmt: skip
+        ingest(
+            tmp_path / "img",
+            tmp_path / "v.zarr",
+            labels=tmp_path / "lab",
+            classes=["background", "soma"],
+            progress=False,
+        )
 
 
 def test_output_safety(tmp_path):

@@ -23,9 +23,14 @@ def _filled_store(path, shape=(9, 70, 45), levels=3, voxel=(2.0, 0.5, 0.5)):
     data = rng.integers(0, 255, shape, dtype=np.uint8)
     labels = (data > 200).astype(np.uint8) + (data > 240)
     store = VolumeStore.create(
-        path, shape=shape, dtype="uint8", voxel_size=voxel, chunks=(4, 32, 32), levels=levels,
+        path,
+        shape=shape,
+        dtype="uint8",
+        voxel_size=voxel,
+        chunks=(4, 32, 32),
+        levels=levels,
         provenance=provenance(command="test", config={"a": 1}),
-    )  # fmt: skip
+    )
     store.image(0)[:] = data
     store.create_labels("ground_truth", classes=["background", "soma", "vessel"])[:] = labels
     build_pyramid(store, progress=False)
@@ -132,13 +137,17 @@ def test_opening_something_else_says_what_is_wrong(tmp_path):
 
 
 def test_all_background_chunks_are_not_stored(tmp_path):
-    store = VolumeStore.create(tmp_path / "v.zarr", shape=(4, 64, 64), dtype="uint8",
-                               chunks=(2, 32, 32))  # fmt: skip
+    store = VolumeStore.create(
+        tmp_path / "v.zarr", shape=(4, 64, 64), dtype="uint8", chunks=(2, 32, 32)
+    )
     lab = store.create_labels("seg", classes=["bg", "fg"])
     lab[:] = 0
     lab[0, 0, 0] = 1
-    chunk_files = [p for p in (store.path / "labels" / "seg" / "0").rglob("*") if p.is_file()
-                   and p.name != "zarr.json"]  # fmt: skip
+    chunk_files = [
+        p
+        for p in (store.path / "labels" / "seg" / "0").rglob("*")
+        if p.is_file() and p.name != "zarr.json"
+    ]
     assert len(chunk_files) == 1
 
 
@@ -157,5 +166,9 @@ def test_metadata_is_plain_json(tmp_path):
     assert meta["attributes"]["ome"]["version"] == "0.5"
     assert meta["attributes"]["volseg"]["complete"] is True
     assert set(meta["attributes"]["volseg"]["provenance"]) >= {
-        "volseg_version", "command", "config", "created", "inputs"
-    }  # fmt: skip
+        "volseg_version",
+        "command",
+        "config",
+        "created",
+        "inputs",
+    }

@@ -21,16 +21,19 @@ def _arrays(path):
 @pytest.mark.parametrize("mode", ["fast", "ct"])
 def test_same_seed_same_bytes_whatever_the_chunks_and_workers(tmp_path, mode):
     config = PhantomConfig(shape=(6, 80, 72), seed=5, mode=mode)
-    a = generate_phantom(tmp_path / "a.zarr", config, chunks=(6, 80, 72), num_workers=1,
-                         progress=False)  # fmt: skip
-    b = generate_phantom(tmp_path / "b.zarr", config, chunks=(4, 32, 48), num_workers=2,
-                         progress=False)  # fmt: skip
+    a = generate_phantom(
+        tmp_path / "a.zarr", config, chunks=(6, 80, 72), num_workers=1, progress=False
+    )
+    b = generate_phantom(
+        tmp_path / "b.zarr", config, chunks=(4, 32, 48), num_workers=2, progress=False
+    )
     assert b.image(0).chunks == (4, 32, 48)
     (ia, la), (ib, lb) = _arrays(a.path), _arrays(b.path)
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_array_equal(la, lb)
-    other = generate_phantom(tmp_path / "c.zarr", config.model_copy(update={"seed": 6}),
-                             progress=False)  # fmt: skip
+    other = generate_phantom(
+        tmp_path / "c.zarr", config.model_copy(update={"seed": 6}), progress=False
+    )
     assert not np.array_equal(_arrays(other.path)[0], ia)
 
 
@@ -67,20 +70,36 @@ def test_an_existing_store_is_not_overwritten_by_default(tmp_path):
 
 
 def _volseg(*args):
-    return subprocess.run([sys.executable, "-c", "from volseg.cli import main; main()", *args],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", "from volseg.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_phantom_and_its_errors(tmp_path):
     out = tmp_path / "p.zarr"
-    res = _volseg("phantom", str(out), "--shape", "4,96,80", "--seed", "3", "--dtype", "uint16",
-                  "--no-progress")  # fmt: skip
+    res = _volseg(
+        "phantom",
+        str(out),
+        "--shape",
+        "4,96,80",
+        "--seed",
+        "3",
+        "--dtype",
+        "uint16",
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr
     assert "1=soma" in res.stdout and "status       complete" in res.stdout
     vol = open_volume(out)
     assert vol.shape == (4, 96, 80) and vol.dtype == np.uint16
-    direct = generate_phantom(tmp_path / "d.zarr", PhantomConfig(shape=(4, 96, 80), seed=3,
-                              dtype="uint16"), progress=False)  # fmt: skip
+    direct = generate_phantom(
+        tmp_path / "d.zarr",
+        PhantomConfig(shape=(4, 96, 80), seed=3, dtype="uint16"),
+        progress=False,
+    )
     np.testing.assert_array_equal(vol.values, open_volume(direct.path).values)
 
     res = _volseg("phantom", str(tmp_path / "x.zarr"), "--mode", "bogus")

@@ -55,10 +55,16 @@ def ingest(
     from volseg.io import ingest as run_ingest
 
     store = run_ingest(
-        src, out, labels=labels,
+        src,
+        out,
+        labels=labels,
         classes=[c.strip() for c in classes.split(",")] if classes else None,
         voxel_size=parse_triple(voxel_size, "--voxel-size", float),  # type: ignore[arg-type]
-        chunks=parse_triple(chunks, "--chunks"), levels=levels, overwrite=overwrite,
-        num_workers=workers, progress=progress, command=command_line(),
-    )  # fmt: skip
+        chunks=parse_triple(chunks, "--chunks"),
+        levels=levels,
+        overwrite=overwrite,
+        num_workers=workers,
+        progress=progress,
+        command=command_line(),
+    )
     typer.echo(format_info(describe(store.path)))

@@ -54,9 +54,13 @@ def phantom(
     from volseg.phantom import PhantomConfig, generate_phantom
 
     options: dict[str, Any] = {
-        "seed": seed, "mode": mode, "dtype": dtype, "soma_fraction": soma_fraction,
-        "nuclei": nuclei, "voxel_size": parse_triple(voxel_size, "--voxel-size", float),
-    }  # fmt: skip
+        "seed": seed,
+        "mode": mode,
+        "dtype": dtype,
+        "soma_fraction": soma_fraction,
+        "nuclei": nuclei,
+        "voxel_size": parse_triple(voxel_size, "--voxel-size", float),
+    }
     try:
         if preset is not None:
             if shape is not None:
@@ -71,7 +75,13 @@ def phantom(
         )
         raise ConfigError(f"invalid phantom options: {problems}") from None
     store = generate_phantom(
-        out, config, chunks=parse_triple(chunks, "--chunks"), levels=levels, overwrite=overwrite,
-        num_workers=workers, progress=progress, command=command_line(),
-    )  # fmt: skip
+        out,
+        config,
+        chunks=parse_triple(chunks, "--chunks"),
+        levels=levels,
+        overwrite=overwrite,
+        num_workers=workers,
+        progress=progress,
+        command=command_line(),
+    )
     typer.echo(format_info(describe(store.path)))

@@ -149,20 +149,35 @@ def ingest(
         raise ConfigError(f"name at least two classes (background first), got {list(classes)}")
 
     config = {
-        "src": str(src), "labels": str(labels) if labels else None,
-        "classes": list(classes) if classes else None, "voxel_size": list(voxel_size),
-        "chunks": list(chunks) if chunks else None, "levels": levels,
-    }  # fmt: skip
-    inputs = [{"role": "image", "kind": images.kind, "path": str(src.resolve()),
-               "slices": len(images)}]  # fmt: skip
+        "src": str(src),
+        "labels": str(labels) if labels else None,
+        "classes": list(classes) if classes else None,
+        "voxel_size": list(voxel_size),
+        "chunks": list(chunks) if chunks else None,
+        "levels": levels,
+    }
+    inputs = [
+        {"role": "image", "kind": images.kind, "path": str(src.resolve()), "slices": len(images)}
+    ]
     if lsrc is not None:
-        inputs.append({"role": "labels", "kind": lsrc.kind, "path": str(lsrc.path.resolve()),
-                       "slices": len(lsrc)})  # fmt: skip
+        inputs.append(
+            {
+                "role": "labels",
+                "kind": lsrc.kind,
+                "path": str(lsrc.path.resolve()),
+                "slices": len(lsrc),
+            }
+        )
     store = VolumeStore.create(
-        out, shape=images.shape, dtype=images.dtype, voxel_size=voxel_size, chunks=chunks,
-        levels=levels, provenance=provenance(command=command, config=config, inputs=inputs),
+        out,
+        shape=images.shape,
+        dtype=images.dtype,
+        voxel_size=voxel_size,
+        chunks=chunks,
+        levels=levels,
+        provenance=provenance(command=command, config=config, inputs=inputs),
         overwrite=overwrite,
-    )  # fmt: skip
+    )
     image_out = store.image(0)
     labels_out = None
     if lsrc is not None:
@@ -177,8 +192,9 @@ def ingest(
         )
         for b in slabs
     ]
-    results, seconds = run_tasks(tasks, description=f"ingest {src.name}",
-                                 num_workers=num_workers, progress=progress)  # fmt: skip
+    results, seconds = run_tasks(
+        tasks, description=f"ingest {src.name}", num_workers=num_workers, progress=progress
+    )
     results.sort(key=lambda r: r["z0"])
     inputs[0]["sha256"] = combine_digests(d for r in results for d in r["digests"])
     meta: dict[str, Any] = {"ingest_seconds": round(seconds, 3)}

@@ -26,9 +26,18 @@ SLICE_SUFFIXES = (".tif", ".tiff", ".png")
 TIFF_SUFFIXES = (".tif", ".tiff")
 #: PIL modes and the dtype they decode to.
 _PIL_DTYPES = {
-    "1": "bool", "L": "uint8", "LA": "uint8", "P": "uint8", "RGB": "uint8", "RGBA": "uint8",
-    "I;16": "uint16", "I;16B": "uint16", "I;16L": "uint16", "I": "int32", "F": "float32",
-}  # fmt: skip
+    "1": "bool",
+    "L": "uint8",
+    "LA": "uint8",
+    "P": "uint8",
+    "RGB": "uint8",
+    "RGBA": "uint8",
+    "I;16": "uint16",
+    "I;16B": "uint16",
+    "I;16L": "uint16",
+    "I": "int32",
+    "F": "float32",
+}
 
 Role = Literal["image", "labels"]
 

@@ -85,14 +85,19 @@ def generate_phantom(
     scene_seconds = time.perf_counter() - t0
     chunks = tuple(chunks) if chunks else default_chunks(config.shape, config.dtype)
     store = VolumeStore.create(
-        out, shape=config.shape, dtype=config.dtype, voxel_size=config.voxel_size,
-        chunks=chunks, levels=levels, overwrite=overwrite,
+        out,
+        shape=config.shape,
+        dtype=config.dtype,
+        voxel_size=config.voxel_size,
+        chunks=chunks,
+        levels=levels,
+        overwrite=overwrite,
         provenance=provenance(
             command=command,
             config={**config.model_dump(mode="json"), "chunks": list(chunks), "levels": levels},
             inputs=[{"kind": "phantom", "seed": config.seed, "scene_sha256": scene_digest(scene)}],
         ),
-    )  # fmt: skip
+    )
     labels = store.create_labels(GROUND_TRUTH, classes=CLASS_NAMES)
     image = store.image(0)
     shared = dask.delayed(scene, name="phantom-scene")  # one graph node, not one copy a task
@@ -100,8 +105,9 @@ def generate_phantom(
         dask.delayed(_chunk_task)(shared, image, labels, box, dask_key_name=f"phantom-{i}")
         for i, box in enumerate(task_boxes(config, image.chunks))
     ]
-    counts, seconds = run_tasks(tasks, description=f"phantom ({config.mode})",
-                                num_workers=num_workers, progress=progress)  # fmt: skip
+    counts, seconds = run_tasks(
+        tasks, description=f"phantom ({config.mode})", num_workers=num_workers, progress=progress
+    )
     total = np.sum(counts, axis=0)
     store.set_classes(GROUND_TRUTH, CLASS_NAMES, fractions=total / total.sum())
     if levels > 1:

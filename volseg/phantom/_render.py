@@ -73,17 +73,37 @@ def _clean(scene: Scene, box: Box) -> tuple[np.ndarray, np.ndarray]:
         return mu, tissue
     params = scene.cord.params(z0, z1)
     K.paint_background(
-        mu, tissue, z0, y0, x0, params, K.GREY_ELLIPSES, det.fov, TISSUE_VALUES,
-        stream_key(cfg.seed, _TEXTURE_STREAM), cfg.texture,
-    )  # fmt: skip
+        mu,
+        tissue,
+        z0,
+        y0,
+        x0,
+        params,
+        K.GREY_ELLIPSES,
+        det.fov,
+        TISSUE_VALUES,
+        stream_key(cfg.seed, _TEXTURE_STREAM),
+        cfg.texture,
+    )
     start, stop = np.array(box.start), np.array(box.stop)
     s = scene.somas
     idx = np.flatnonzero(np.all(s.lo < stop, axis=1) & np.all(s.hi > start, axis=1))
     if len(idx):
         K.paint_somas(
-            mu, tissue, z0, y0, x0, idx, s.centre, s.inv, s.lo, s.hi, s.nuc_off, s.nuc_scale,
+            mu,
+            tissue,
+            z0,
+            y0,
+            x0,
+            idx,
+            s.centre,
+            s.inv,
+            s.lo,
+            s.hi,
+            s.nuc_off,
+            s.nuc_scale,
             TISSUE_VALUES,
-        )  # fmt: skip
+        )
     v = scene.vessels
     idx = np.flatnonzero(np.all(v.lo < stop, axis=1) & np.all(v.hi > start, axis=1))
     if len(idx):

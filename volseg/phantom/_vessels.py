@@ -101,10 +101,16 @@ def draw_vessels(config: PhantomConfig, cord: CordModel, rng: np.random.Generato
         n_steps = int((nz + 2 * margin) / 6) + 8
         tubes.append(
             walker.walk(
-                rng, start, up + rng.normal(0, 0.15, 3), radius,
-                step=8.0, n_steps=n_steps, pull=0.06 * up, wiggle=0.07,
+                rng,
+                start,
+                up + rng.normal(0, 0.15, 3),
+                radius,
+                step=8.0,
+                n_steps=n_steps,
+                pull=0.06 * up,
+                wiggle=0.07,
             )
-        )  # fmt: skip
+        )
 
     # branches leave trunk nodes at a steep angle, then relax towards the z axis
     trunks = list(tubes)
@@ -127,10 +133,16 @@ def draw_vessels(config: PhantomConfig, cord: CordModel, rng: np.random.Generato
             n_steps = int(rng.uniform(60, 400) / 4)
             tubes.append(
                 walker.walk(
-                    rng, pts[i], direction, radius,
-                    step=4.0, n_steps=n_steps, pull=0.04 * sign * up, wiggle=0.05,
+                    rng,
+                    pts[i],
+                    direction,
+                    radius,
+                    step=4.0,
+                    n_steps=n_steps,
+                    pull=0.04 * sign * up,
+                    wiggle=0.05,
                 )
-            )  # fmt: skip
+            )
 
     # radial vessels entering from the cord surface: the oblique, in-plane ones
     n_radial = max(1, round(n_trunks * nz / 1000))
@@ -144,10 +156,16 @@ def draw_vessels(config: PhantomConfig, cord: CordModel, rng: np.random.Generato
         n_steps = int(rng.uniform(0.3, 0.7) * p[2] / 4)
         tubes.append(
             walker.walk(
-                rng, start, direction, r_min * rng.uniform(1.0, 1.6),
-                step=4.0, n_steps=n_steps, pull=np.zeros(3), wiggle=0.04,
+                rng,
+                start,
+                direction,
+                r_min * rng.uniform(1.0, 1.6),
+                step=4.0,
+                n_steps=n_steps,
+                pull=np.zeros(3),
+                wiggle=0.04,
             )
-        )  # fmt: skip
+        )
 
     return _segments(tubes)
 

@@ -1,0 +1,39 @@
+"""Smoke-sized run of benchmarks/bench_metrics.py so it never rots."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_metrics.py"
+
+
+def test_metrics_benchmark_smoke(tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["benchmark"] == "metrics"
+    assert result["shape"] == [230, 192]
+    assert {"cpus", "numba_threads", "cpu", "python", "numba"} <= set(result["machine"])
+    cases = {c["case"]: c for c in result["cases"]}
+    assert set(cases) == {"bf1 tolerance 2", "bf1 tolerance 5", "boundary",
+                          "confusion_matrix (uint8, 2 classes)"}  # fmt: skip
+    for c in cases.values():
+        assert c["numba_ms"] > 0 and c["reference_ms"] > 0
+        assert c["speedup"] == round(c["reference_ms"] / c["numba_ms"], 1)
+        assert c["counts_equal"] is True
+    bf = cases["bf1 tolerance 2"]
+    assert 0 < bf["score"] < 1 and bf["score"] == bf["reference_score"]
+    assert math.isclose(
+        bf["score"],
+        2 * bf["counts"]["matched_pred"] * bf["counts"]["matched_gt"]
+        / (bf["counts"]["matched_pred"] * bf["counts"]["n_gt"]
+           + bf["counts"]["matched_gt"] * bf["counts"]["n_pred"]),
+    )  # fmt: skip
+    assert "| bf1 tolerance 2 |" in (tmp_path / "metrics.md").read_text()
