@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import RESULTS, machine, now, write_results
 
 from volseg.io import ingest, open_labels, open_volume
 from volseg.phantom import PhantomConfig, generate_phantom
@@ -27,17 +26,6 @@ from volseg.runtime import default_workers
 from volseg.testing import write_slices
 
 FULL_DEPTH = 1800
-RESULTS = Path(__file__).parent / "results"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _phantom_case(
@@ -112,18 +100,11 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
     result = {
         "benchmark": "foundation",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "workers": workers,
-            "cpu": _cpu_model(),
-            "python": platform.python_version(),
-        },
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine(workers=workers),
+        "created": now(),
         "cases": cases,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "foundation.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "foundation.md").write_text(table(result))
+    write_results(out, "foundation", result, table(result))
     return result
 
 
@@ -156,8 +137,8 @@ def full_volume(work: Path, out: Path) -> dict[str, Any]:
     rec = store.meta["phantom"]
     result = {
         "benchmark": "phantom-full-volume",
-        "machine": {"cpus": os.cpu_count(), "workers": workers, "cpu": _cpu_model()},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine(workers=workers),
+        "created": now(),
         "shape": list(config.shape),
         "seconds": round(seconds, 1),
         "scene_seconds": rec["scene_seconds"],
@@ -169,8 +150,7 @@ def full_volume(work: Path, out: Path) -> dict[str, Any]:
         "objects": {k: rec[k] for k in ("somas", "vessels", "vessel_segments")},
         "class_fractions": store.label_group("ground_truth").attrs["volseg"]["class_fractions"],
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "phantom_full.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_results(out, "phantom_full", result)
     return result
 
 

@@ -14,9 +14,7 @@ Writes ``results/metrics.json`` and ``results/metrics.md``::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,27 +24,20 @@ from typing import Any
 import numba
 import numpy as np
 import scipy
+from _common import RESULTS, machine, now, write_results
 from scipy import ndimage
 
+from volseg.evaluate import evaluate_volumes, open_label_volume
+from volseg.io import open_labels
 from volseg.metrics import BF1Scores, bf1, bf1_counts, boundary, confusion_matrix
 from volseg.metrics._reference import (
     bf1_counts_reference,
     boundary_reference,
     confusion_matrix_reference,
 )
+from volseg.phantom import PhantomConfig, generate_phantom
 
-RESULTS = Path(__file__).parent / "results"
 GOAL_SPEEDUP = 20.0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _ellipse(out: np.ndarray, cy: float, cx: float, ry: float, rx: float, angle: float) -> None:
@@ -110,7 +101,35 @@ def _best_ms(fn: Callable[[], Any], repeats: int) -> float:
     return round(best * 1e3, 3)
 
 
-def run(shape: tuple[int, int], n_blobs: int, repeats: int, out: Path) -> dict[str, Any]:
+def volume_evaluation(shape: tuple[int, int, int]) -> dict[str, Any]:
+    """Throughput of ``evaluate_volumes`` on a phantom label volume vs a perturbed copy."""
+    work = Path(tempfile.mkdtemp(prefix="volseg-bench-eval-"))
+    try:
+        store = generate_phantom(work / "gt.zarr", PhantomConfig(shape=shape), progress=False)
+        gt = open_labels(store.path).values
+        pred = np.roll(gt, 1, axis=2)
+        pred[gt == 2] = 1  # vessels mistaken for somas
+        np.save(work / "pred.npy", pred)
+        p = open_label_volume(work / "pred.npy", role="pred")
+        g = open_label_volume(store.path, role="gt")
+        t0 = time.perf_counter()
+        ev = evaluate_volumes(p, g, progress=False)
+        seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "shape": list(shape),
+        "classes": len(ev.classes),
+        "seconds": round(seconds, 3),
+        "slices_per_s": round(shape[0] / seconds, 3),
+        "includes": "per-slice confusion, IoU, BF1 of every class + 3D surface BF1, 2 threads",
+        "soma_bf1_mean": ev.bf1[1],
+    }
+
+
+def run(
+    shape: tuple[int, int], n_blobs: int, repeats: int, out: Path, depth: int = 16
+) -> dict[str, Any]:
     pred, gt = blob_pair(shape, n_blobs, seed=0)
     cases = []
     for tol in (2.0, 5.0):
@@ -165,27 +184,23 @@ def run(shape: tuple[int, int], n_blobs: int, repeats: int, out: Path) -> dict[s
     )
     result = {
         "benchmark": "metrics",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "numba_threads": numba.get_num_threads(),
-            "threading_layer": numba.threading_layer(),
-            "cpu": _cpu_model(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "scipy": scipy.__version__,
-        },
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine(
+            numba_threads=numba.get_num_threads(),
+            threading_layer=numba.threading_layer(),
+            numpy=np.__version__,
+            numba=numba.__version__,
+            scipy=scipy.__version__,
+        ),
+        "created": now(),
         "shape": list(shape),
         "n_blobs": n_blobs,
         "foreground_fraction": {"gt": float(gt.mean()), "pred": float(pred.mean())},
         "repeats": repeats,
         "goal_speedup": GOAL_SPEEDUP,
         "cases": cases,
+        "volume_evaluation": volume_evaluation((depth, *shape)),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "metrics.md").write_text(table(result))
+    write_results(out, "metrics", result, table(result))
     return result
 
 
@@ -205,6 +220,13 @@ def table(result: dict[str, Any]) -> str:
             f"| {c['case']} | {c['numba_ms']:.2f} | {c['reference']} | {c['reference_ms']:.1f} "
             f"| {c['speedup']:.1f}x | {'yes' if c['counts_equal'] else 'NO'} |"
         )
+    v = result["volume_evaluation"]
+    lines += [
+        "",
+        f"Volume evaluation (`evaluate_volumes`, {v['includes']}): "
+        f"{' x '.join(map(str, v['shape']))} labels in {v['seconds']:.1f} s = "
+        f"**{v['slices_per_s']:.2f} slices/s**.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -216,7 +238,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         out = args.out or Path(tempfile.mkdtemp(prefix="volseg-smoke-"))
-        result = run((230, 192), 12, 2, out)
+        result = run((230, 192), 12, 2, out, depth=3)
     else:
         result = run((2300, 1920), 300, args.repeats, args.out or RESULTS)
     print(table(result))

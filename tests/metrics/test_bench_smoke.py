@@ -14,16 +14,22 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_metrics.py"
 def test_metrics_benchmark_smoke(tmp_path):
     res = subprocess.run(
         [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["benchmark"] == "metrics"
     assert result["shape"] == [230, 192]
     assert {"cpus", "numba_threads", "cpu", "python", "numba"} <= set(result["machine"])
     cases = {c["case"]: c for c in result["cases"]}
-    assert set(cases) == {"bf1 tolerance 2", "bf1 tolerance 5", "boundary",
-                          "confusion_matrix (uint8, 2 classes)"}  # fmt: skip
+    assert set(cases) == {
+        "bf1 tolerance 2",
+        "bf1 tolerance 5",
+        "boundary",
+        "confusion_matrix (uint8, 2 classes)",
+    }
     for c in cases.values():
         assert c["numba_ms"] > 0 and c["reference_ms"] > 0
         assert c["speedup"] == round(c["reference_ms"] / c["numba_ms"], 1)
@@ -32,8 +38,15 @@ def test_metrics_benchmark_smoke(tmp_path):
     assert 0 < bf["score"] < 1 and bf["score"] == bf["reference_score"]
     assert math.isclose(
         bf["score"],
-        2 * bf["counts"]["matched_pred"] * bf["counts"]["matched_gt"]
-        / (bf["counts"]["matched_pred"] * bf["counts"]["n_gt"]
-           + bf["counts"]["matched_gt"] * bf["counts"]["n_pred"]),
-    )  # fmt: skip
+        2
+        * bf["counts"]["matched_pred"]
+        * bf["counts"]["matched_gt"]
+        / (
+            bf["counts"]["matched_pred"] * bf["counts"]["n_gt"]
+            + bf["counts"]["matched_gt"] * bf["counts"]["n_pred"]
+        ),
+    )
     assert "| bf1 tolerance 2 |" in (tmp_path / "metrics.md").read_text()
+    vol = result["volume_evaluation"]
+    assert vol["shape"] == [3, 230, 192] and vol["slices_per_s"] > 0
+    assert vol["slices_per_s"] == round(3 / vol["seconds"], 3)
