@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_metrics.py"
 
 
@@ -49,4 +51,4 @@ def test_metrics_benchmark_smoke(tmp_path):
     assert "| bf1 tolerance 2 |" in (tmp_path / "metrics.md").read_text()
     vol = result["volume_evaluation"]
     assert vol["shape"] == [3, 230, 192] and vol["slices_per_s"] > 0
-    assert vol["slices_per_s"] == round(3 / vol["seconds"], 3)
+    assert vol["slices_per_s"] == pytest.approx(3 / vol["seconds"], rel=0.05)
