@@ -10,6 +10,7 @@ for split in train validate; do
     --classes background,dendrite --overwrite --no-progress
 done
 "$VOLSEG" phantom "$OUT/phantom_small.zarr" --preset small --levels 3 --overwrite --no-progress
+"$VOLSEG" phantom "$OUT/phantom_validate.zarr" --preset small --seed 1 --overwrite --no-progress
 if [ "${FULL:-0}" = 1 ]; then
   "$VOLSEG" phantom "$OUT/phantom_full.zarr" --preset full --levels 4 --overwrite
 fi

@@ -8,6 +8,7 @@ block, axis) and say how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "ConfigError",
     "CorruptInputError",
     "GeometryError",
@@ -64,3 +65,7 @@ class InvalidStoreError(StoreError, ValueError):
 
 class IncompleteStoreError(StoreError, RuntimeError):
     """A store whose writing never finished (interrupted or failed)."""
+
+
+class CheckpointError(VolsegError, ValueError):
+    """A model checkpoint that cannot be used: unreadable, corrupted, or incompatible."""

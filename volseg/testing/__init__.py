@@ -1,6 +1,14 @@
 """Public helpers for testing code that uses volseg: slice writers, faulty inputs, memory."""
 
+from volseg.testing._datasets import blob_images, write_blob_dataset
 from volseg.testing._memory import MemoryUse, peak_rss_mib_of
 from volseg.testing._slices import truncate_file, write_slices
 
-__all__ = ["MemoryUse", "peak_rss_mib_of", "truncate_file", "write_slices"]
+__all__ = [
+    "MemoryUse",
+    "blob_images",
+    "peak_rss_mib_of",
+    "truncate_file",
+    "write_blob_dataset",
+    "write_slices",
+]

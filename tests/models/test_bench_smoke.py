@@ -1,0 +1,39 @@
+"""Smoke-sized run of benchmarks/bench_train.py so it never rots."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
+
+
+def test_train_benchmark_smoke(tmp_path):
+    res = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    result = json.loads((tmp_path / "train_cpu.json").read_text())
+    assert result["benchmark"] == "train" and result["device"] == "cpu"
+    assert {"cpus", "cpu", "python", "torch", "threads"} <= set(result["machine"])
+    assert result["machine"]["threads"] == result["machine"]["cpus"]
+    cases = {c["model"]: c for c in result["cases"]}
+    assert set(cases) == {"segnet-lite", "segnet"}
+    assert cases["segnet"]["parameters"] == 29_443_010
+    assert cases["segnet-lite"]["parameters"] == 1_844_978
+    for c in cases.values():
+        assert (c["crop"], c["batch_size"], c["timed_steps"]) == (64, 2, 2)
+        assert len(c["step_seconds"]) == 2 and c["losses_finite"] is True
+        assert c["median_step_s"] == pytest.approx(statistics.median(c["step_seconds"]), abs=2e-4)
+        assert c["crops_per_s"] == pytest.approx(2 / c["median_step_s"], rel=1e-3)
+    assert "| segnet-lite | 1,844,978 | 2 | 64 |" in (tmp_path / "train_cpu.md").read_text()
+    assert (tmp_path / "train_cuda.json").exists() == torch.cuda.is_available()

@@ -1,0 +1,39 @@
+"""Segmentation networks: SegNet (and a small U-Net), a registry, alignment, checkpoints.
+
+Every model maps ``(N, in_channels, H, W)`` images to ``(N, num_classes, H, W)`` logits and
+declares ``alignment``, the input size multiple the tiler must respect (SegNet: 32).
+:func:`predict_logits` handles other sizes by padding and cropping.
+"""
+
+from volseg.models._alignment import PadMode, pad_to_alignment, predict_logits
+from volseg.models._blocks import ConvBNReLU, DecoderStage, EncoderStage, SegmentationModel
+from volseg.models._checkpoint import (
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from volseg.models._registry import available_models, build_model, register_model
+from volseg.models._segnet import SegNet, segnet
+from volseg.models._unet import UNet, unet_small
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Checkpoint",
+    "ConvBNReLU",
+    "DecoderStage",
+    "EncoderStage",
+    "PadMode",
+    "SegNet",
+    "SegmentationModel",
+    "UNet",
+    "available_models",
+    "build_model",
+    "load_checkpoint",
+    "pad_to_alignment",
+    "predict_logits",
+    "register_model",
+    "save_checkpoint",
+    "segnet",
+    "unet_small",
+]

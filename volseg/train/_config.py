@@ -1,0 +1,121 @@
+"""The training recipe: one frozen, validated config, read from YAML and saved beside outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from volseg.errors import ConfigError
+
+
+class DataConfig(BaseModel):
+    """Annotated slices: a folder with ``images/`` and ``labels/``, or a volseg store."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    labels: str = "ground_truth"  #: labels group of a store
+    slices: list[int] | None = None  #: annotated slices of a store (None: all)
+
+
+class AugmentationConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    flips: bool = True
+    rotation: Literal["any", "right", "none"] = "any"
+    probability: float = Field(0.5, ge=0.0, le=1.0)
+    intensity_jitter: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a training run (the defaults are the CPU recipe).
+
+    ``crop_size`` None trains on whole images; ``early_stopping`` None never stops early;
+    ``device`` ``auto`` takes CUDA when present (bf16 autocast, channels_last), else CPU.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    train: DataConfig
+    validation: DataConfig | None = None
+    out: str = "out/train"
+    classes: list[str] | None = None
+    model: str = "segnet-lite"
+    model_arguments: dict[str, Any] = Field(default_factory=dict)
+    in_channels: int = Field(1, ge=1, le=15)
+    crop_size: int | None = Field(224, ge=32)
+    crops: int = Field(1000, ge=1)
+    class_weights: Literal["inverse", "median", "none"] = "inverse"
+    augmentation: AugmentationConfig = AugmentationConfig()
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0.0, le=1.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(8, ge=1)
+    lr_patience: int = Field(3, ge=0)
+    lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    early_stopping: int | None = Field(None, ge=1)
+    class_of_interest: int = Field(1, ge=0)
+    bf1_tolerance: float = Field(2.0, gt=0.0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1)
+    max_tile: int = Field(1024, ge=64)  #: validation images larger than this are tiled
+
+    @field_validator("out")
+    @classmethod
+    def _out_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("out must name a folder")
+        return v
+
+    def resolved(self) -> dict[str, Any]:
+        """Every field, defaults filled in, as JSON-able data."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+def make_config(values: dict[str, Any], *, where: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig`, turning validation errors into one :class:`ConfigError`."""
+    try:
+        return TrainConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid training {where}: {_problems(exc)}") from None
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a YAML training config; ``overrides`` (not None) replace its values.
+
+    Relative data paths in the file are taken relative to the file's folder.
+    """
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"training config {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of options, got {type(values).__name__}")
+    for key in ("train", "validation"):
+        data = values.get(key)
+        if isinstance(data, str):
+            data = values[key] = {"source": data}
+        if isinstance(data, dict) and "source" in data:
+            src = Path(str(data["source"]))
+            if not src.is_absolute():
+                data["source"] = str((path.parent / src).resolve())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return make_config(values, where=f"config {path}")

@@ -1,0 +1,254 @@
+"""The training loop: random crops, weighted cross-entropy, Adam/SGD, plateau schedule,
+per-epoch validation, the best checkpoint by validation IoU of the class of interest."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from volseg.errors import ConfigError
+from volseg.models import build_model, save_checkpoint
+from volseg.runtime import default_workers
+from volseg.train._augment import Augmentation
+from volseg.train._config import DataConfig, TrainConfig
+from volseg.train._crops import sample_crops
+from volseg.train._data import SliceSet, load_folder, load_store
+from volseg.train._dataset import CropDataset
+from volseg.train._history import History
+from volseg.train._normalize import fit_normalization
+from volseg.train._predict import autocast
+from volseg.train._validate import validate
+from volseg.train._weights import class_frequencies, class_weights
+
+
+@dataclass
+class TrainResult:
+    """Where a run wrote its outputs and how it ended."""
+
+    out: Path
+    best_checkpoint: Path | None
+    last_checkpoint: Path
+    best_epoch: int | None
+    best_metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use auto or cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def load_slices(data: DataConfig, *, in_channels: int, classes: list[str] | None) -> SliceSet:
+    """A folder (``images/`` + ``labels/``) or a volseg store's annotated slices."""
+    source = Path(data.source)
+    if (source / "zarr.json").is_file():
+        sset = load_store(source, labels=data.labels, slices=data.slices, channels=in_channels)
+    else:
+        if in_channels != 1:
+            raise ConfigError(
+                f"{source} is a folder of 2D images: 2.5D input (in_channels="
+                f"{in_channels}) needs a volume store"
+            )
+        sset = load_folder(source, classes=classes)
+    if classes is not None:
+        if sset.num_classes > len(classes):
+            raise ConfigError(
+                f"{source} has {sset.num_classes} classes but classes names "
+                f"{len(classes)}: {classes}"
+            )
+        sset = SliceSet(sset.images, sset.labels, sset.names, list(classes), sset.source)
+    return sset
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Train a model as ``config`` says; write checkpoints, history and curves to ``out``.
+
+    Outputs in ``config.out``: ``config.yaml`` (resolved), ``best.pt`` (best validation IoU
+    of the class of interest), ``last.pt``, ``history.csv``/``.json`` and ``curves.png``
+    (updated every epoch), ``summary.json``.
+    """
+    start = time.perf_counter()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(out / "config.yaml")
+    _seed_everything(config.seed)
+    device = resolve_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(config.threads or default_workers())
+
+    train_set = load_slices(config.train, in_channels=config.in_channels, classes=config.classes)
+    val_set = (
+        load_slices(config.validation, in_channels=config.in_channels, classes=train_set.classes)
+        if config.validation
+        else None
+    )
+    k = train_set.num_classes
+    if not 0 <= config.class_of_interest < k:
+        raise ConfigError(
+            f"class_of_interest {config.class_of_interest} is outside the "
+            f"{k} classes {train_set.classes}"
+        )
+    norm = fit_normalization([train_set])
+    freq = class_frequencies(train_set)
+    weights = torch.as_tensor(class_weights(freq, method=config.class_weights))
+    specs = sample_crops(
+        [lab.shape for lab in train_set.labels],
+        size=config.crop_size,
+        count=config.crops,
+        seed=config.seed,
+    )
+    aug = Augmentation(**config.augmentation.model_dump())
+    dataset = CropDataset(train_set, specs, augmentation=aug, normalization=norm, seed=config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        generator=gen,
+        num_workers=0,
+        drop_last=False,
+    )
+
+    model = build_model(
+        config.model, in_channels=config.in_channels, num_classes=k, **config.model_arguments
+    ).to(device)
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = model.to(memory_format=fmt)  # type: ignore[call-overload]  # missing torch stub
+    if config.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=config.lr_factor, patience=config.lr_patience
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights.to(device))
+    history = History(out, classes=train_set.classes)
+    meta_base = {
+        "classes": train_set.classes,
+        "normalization": norm.to_dict(),
+        "voxel_size": getattr(train_set, "voxel_size", None),
+        "training": config.resolved(),
+        "class_weights": weights.tolist(),
+        "class_frequencies": [float(f) for f in freq],
+        "train_source": train_set.source,
+    }
+    arguments = {"in_channels": config.in_channels, "num_classes": k, **config.model_arguments}
+    best_iou, best_epoch, best_metrics, stale = -math.inf, None, {}, 0
+    steps = config.epochs * len(loader)
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("epoch {task.fields[epoch]} loss {task.fields[loss]:.4f}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, disable=not progress, console=Console(stderr=True)) as bar:
+        task = bar.add_task("train", total=steps, epoch=0, loss=float("nan"))
+        for epoch in range(1, config.epochs + 1):
+            dataset.set_epoch(epoch)
+            model.train()
+            loss_sum, n, correct, seen, t0 = 0.0, 0, 0, 0, time.perf_counter()
+            for x, y in loader:
+                x = x.to(device, memory_format=fmt, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                opt.zero_grad(set_to_none=True)
+                with autocast(device):
+                    logits = model(x)
+                    loss = loss_fn(logits.float(), y)
+                loss.backward()
+                opt.step()
+                loss_sum += float(loss.detach()) * len(x)
+                n += len(x)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += y.numel()
+                bar.update(task, advance=1, epoch=epoch, loss=loss_sum / n)
+            row: dict[str, Any] = {
+                "epoch": epoch,
+                "lr": opt.param_groups[0]["lr"],
+                "train_loss": loss_sum / max(n, 1),
+                "train_accuracy": correct / max(seen, 1),
+                "train_seconds": time.perf_counter() - t0,
+            }
+            if val_set is not None:
+                v = validate(
+                    model,
+                    val_set,
+                    norm,
+                    weights=weights,
+                    device=device,
+                    tolerance=config.bf1_tolerance,
+                    max_tile=config.max_tile,
+                )
+                row.update({"val_loss": v.loss, "val_accuracy": v.accuracy})
+                row.update({f"val_iou_{c}": v.iou[i] for i, c in enumerate(train_set.classes)})
+                row.update({f"val_bf1_{c}": v.bf1[i] for i, c in enumerate(train_set.classes)})
+                sched.step(v.loss)
+                score = v.iou[config.class_of_interest]
+            else:
+                sched.step(row["train_loss"])
+                score = -row["train_loss"]
+            history.append(row)
+            metrics = {k2: v2 for k2, v2 in row.items() if k2 != "train_seconds"}
+            if score > best_iou:
+                best_iou, best_epoch, best_metrics, stale = score, epoch, metrics, 0
+                save_checkpoint(
+                    out / "best.pt",
+                    model,
+                    architecture=config.model,
+                    arguments=arguments,
+                    metadata={**meta_base, "metrics": metrics, "epoch": epoch},
+                )
+            else:
+                stale += 1
+            if config.early_stopping is not None and stale >= config.early_stopping:
+                break
+    save_checkpoint(
+        out / "last.pt",
+        model,
+        architecture=config.model,
+        arguments=arguments,
+        metadata={**meta_base, "metrics": history.rows[-1], "epoch": epoch},
+    )
+    result = TrainResult(
+        out=out,
+        best_checkpoint=out / "best.pt" if best_epoch else None,
+        last_checkpoint=out / "last.pt",
+        best_epoch=best_epoch,
+        best_metrics=best_metrics,
+        history=history.rows,
+        seconds=time.perf_counter() - start,
+    )
+    history.write_summary(
+        best_epoch=best_epoch,
+        best_metrics=best_metrics,
+        seconds=result.seconds,
+        class_of_interest=config.class_of_interest,
+    )
+    return result
