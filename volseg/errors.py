@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "ClusterConnectionError",
     "ConfigError",
     "CorruptInputError",
     "GeometryError",
@@ -16,6 +17,9 @@ __all__ = [
     "InputError",
     "InputNotFoundError",
     "InvalidStoreError",
+    "ResumeMismatchError",
+    "RunLockedError",
+    "RunStateExistsError",
     "StoreError",
     "StoreExistsError",
     "StoreNotFoundError",
@@ -69,3 +73,19 @@ class IncompleteStoreError(StoreError, RuntimeError):
 
 class CheckpointError(VolsegError, ValueError):
     """A model checkpoint that cannot be used: unreadable, corrupted, or incompatible."""
+
+
+class RunLockedError(StoreError, RuntimeError):
+    """Another run holds the lock of this output store (two writers would corrupt it)."""
+
+
+class ResumeMismatchError(StoreError, ValueError):
+    """A resume asked with a layout/config that differs from the interrupted run's."""
+
+
+class RunStateExistsError(StoreExistsError):
+    """The output holds a previous run's ledger and neither resume nor reset was asked for."""
+
+
+class ClusterConnectionError(VolsegError, ConnectionError):
+    """The dask scheduler cannot be reached, or was lost during a run."""

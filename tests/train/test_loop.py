@@ -27,8 +27,15 @@ def _config(blobs, out, **kw) -> TrainConfig:
     values = {
         "train": {"source": str(blobs / "train")},
         "validation": {"source": str(blobs / "validate")},
-        "out": str(out), "model": "segnet", "model_arguments": {"width": 4},
-        "crop_size": 64, "crops": 24, "batch_size": 8, "epochs": 2, "threads": 2, "seed": 3,
+        "out": str(out),
+        "model": "segnet",
+        "model_arguments": {"width": 4},
+        "crop_size": 64,
+        "crops": 24,
+        "batch_size": 8,
+        "epochs": 2,
+        "threads": 2,
+        "seed": 3,
     }
     values.update(kw)
     return make_config(values)
@@ -37,13 +44,27 @@ def _config(blobs, out, **kw) -> TrainConfig:
 def test_a_run_writes_checkpoints_history_and_curves(blobs, tmp_path):
     result = train(_config(blobs, tmp_path / "run"), progress=False)
     out = tmp_path / "run"
-    for name in ("config.yaml", "best.pt", "last.pt", "history.csv", "history.json",
-                 "curves.png", "summary.json"):
+    for name in (
+        "config.yaml",
+        "best.pt",
+        "last.pt",
+        "history.csv",
+        "history.json",
+        "curves.png",
+        "summary.json",
+    ):
         assert (out / name).is_file(), name
     history = json.loads((out / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]
-    for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                "val_iou_foreground", "val_bf1_foreground", "lr"):
+    for key in (
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "val_iou_foreground",
+        "val_bf1_foreground",
+        "lr",
+    ):
         assert key in history[0]
     assert yaml.safe_load((out / "config.yaml").read_text())["crops"] == 24
     ckpt = load_checkpoint(result.best_checkpoint, in_channels=1, num_classes=2)
@@ -60,7 +81,7 @@ def test_same_seed_same_run(blobs, tmp_path):
     a = train(_config(blobs, tmp_path / "a", epochs=1), progress=False)
     b = train(_config(blobs, tmp_path / "b", epochs=1), progress=False)
     assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
-    assert (load_checkpoint(a.last_checkpoint).sha256 == load_checkpoint(b.last_checkpoint).sha256)
+    assert load_checkpoint(a.last_checkpoint).sha256 == load_checkpoint(b.last_checkpoint).sha256
     c = train(_config(blobs, tmp_path / "c", epochs=1, seed=4), progress=False)
     assert c.history[0]["train_loss"] != a.history[0]["train_loss"]
 
@@ -68,8 +89,19 @@ def test_same_seed_same_run(blobs, tmp_path):
 def test_the_model_learns_an_easy_task(blobs, tmp_path):
     # unet-small converges in a few dozen steps; SegNet's batch-norm statistics need more
     # (the real-data acceptance run in docs/training.md shows SegNet learning)
-    result = train(_config(blobs, tmp_path / "learn", model="unet-small", epochs=2, crops=64,
-                           batch_size=4, model_arguments={"width": 8}), progress=False)
+    result = train(
+        _config(
+            blobs,
+            tmp_path / "learn",
+            model="unet-small",
+            epochs=2,
+            crops=96,
+            lr=3e-3,
+            batch_size=4,
+            model_arguments={"width": 8},
+        ),
+        progress=False,
+    )
     assert result.best_metrics["val_iou_foreground"] > 0.8, result.history
 
 
@@ -92,9 +124,69 @@ def test_yaml_paths_are_relative_to_the_file_and_flags_override(blobs, tmp_path)
 def test_cli_train(blobs, tmp_path):
     cfg_file = tmp_path / "r.yaml"
     cfg_file.write_text(yaml.safe_dump(_config(blobs, tmp_path / "cli", epochs=1).resolved()))
-    res = subprocess.run([sys.executable, "-c", "from volseg.cli import main; main()", "train",
-                          str(cfg_file), "--crops", "8", "--no-progress"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from volseg.cli import main; main()",
+            "train",
+            str(cfg_file),
+            "--crops",
+            "8",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "validation IoU(foreground)" in res.stdout
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["epochs_run"] == 1
+
+
+def test_training_from_store_slices_with_25d_input(tmp_path):
+    from volseg.phantom import PhantomConfig, generate_phantom
+    from volseg.train import store_class_frequencies
+
+    store = generate_phantom(
+        tmp_path / "p.zarr", PhantomConfig(shape=(6, 96, 96), seed=2), progress=False
+    )
+    cfg = make_config(
+        {
+            "train": {"source": str(store.path), "slices": [1, 2, 3]},
+            "validation": {"source": str(store.path), "slices": [4]},
+            "out": str(tmp_path / "run"),
+            "model": "segnet",
+            "model_arguments": {"width": 4},
+            "in_channels": 3,
+            "crop_size": 64,
+            "crops": 8,
+            "batch_size": 4,
+            "epochs": 1,
+            "threads": 2,
+        }
+    )
+    result = train(cfg, progress=False)
+    ckpt = load_checkpoint(result.last_checkpoint, in_channels=3, num_classes=3)
+    assert ckpt.metadata["classes"] == ["background", "soma", "vessel"]
+    freq = store_class_frequencies(store.path, slices=[1, 2, 3])
+    assert ckpt.metadata["class_frequencies"] == pytest.approx(list(freq))
+    assert "val_iou_vessel" in result.history[0]
+
+
+def test_prior_correction_offsets_are_stored_and_undo_the_weights(blobs, tmp_path):
+    import numpy as np
+    import torch
+
+    from volseg.train import decide, logit_offsets
+
+    result = train(_config(blobs, tmp_path / "pc", epochs=1), progress=False)
+    meta = load_checkpoint(result.last_checkpoint).metadata
+    w = np.array(meta["class_weights"])
+    np.testing.assert_allclose(meta["logit_offsets"], -np.log(w), rtol=1e-6)
+    plain = train(_config(blobs, tmp_path / "np", epochs=1, prior_correction=False), progress=False)
+    assert load_checkpoint(plain.last_checkpoint).metadata["logit_offsets"] is None
+    # a pixel the weighted scores give to the rare class by a small margin goes back
+    logits = torch.tensor([[[0.0]], [[0.5]]])
+    assert decide(logits).item() == 1
+    assert decide(logits, logit_offsets(torch.tensor([0.2, 1.8]))).item() == 0

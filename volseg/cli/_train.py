@@ -31,20 +31,33 @@ def train(
     from volseg.train import load_config
     from volseg.train import train as run_train
 
-    overrides = {"out": out, "model": model, "epochs": epochs, "crops": crops,
-                 "crop_size": crop_size, "batch_size": batch_size, "lr": lr, "seed": seed,
-                 "device": device, "threads": threads}
+    overrides = {
+        "out": out,
+        "model": model,
+        "epochs": epochs,
+        "crops": crops,
+        "crop_size": crop_size,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "device": device,
+        "threads": threads,
+    }
     cfg = load_config(config, **overrides)
     if full_image:
         cfg = cfg.model_copy(update={"crop_size": None})
     result = run_train(cfg, progress=progress)
     coi = cfg.class_of_interest
     m = result.best_metrics
-    typer.echo(f"trained {cfg.model} for {len(result.history)} epochs in "
-               f"{result.seconds / 60:.1f} min; outputs in {result.out}")
+    typer.echo(
+        f"trained {cfg.model} for {len(result.history)} epochs in "
+        f"{result.seconds / 60:.1f} min; outputs in {result.out}"
+    )
     ious = [(k.removeprefix("val_iou_"), v) for k, v in m.items() if k.startswith("val_iou_")]
     bf1s = [v for k, v in m.items() if k.startswith("val_bf1_")]
     if ious:
         cls_name, iou = ious[coi]
-        typer.echo(f"best epoch {result.best_epoch}: validation IoU({cls_name}) {iou:.4f}, "
-                   f"BF1({cls_name}) {bf1s[coi]:.4f} -> {result.best_checkpoint}")
+        typer.echo(
+            f"best epoch {result.best_epoch}: validation IoU({cls_name}) {iou:.4f}, "
+            f"BF1({cls_name}) {bf1s[coi]:.4f} -> {result.best_checkpoint}"
+        )

@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 
-def blob_images(n: int, shape: tuple[int, int] = (96, 96), *, seed: int = 0,
-                blobs: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def blob_images(
+    n: int, shape: tuple[int, int] = (96, 96), *, seed: int = 0, blobs: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` noisy uint8 images with bright discs and their 0/1 labels (an easy task)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
@@ -25,8 +26,9 @@ def blob_images(n: int, shape: tuple[int, int] = (96, 96), *, seed: int = 0,
     return images, labels
 
 
-def write_blob_dataset(folder: str | Path, n: int, shape: tuple[int, int] = (96, 96), *,
-                       seed: int = 0) -> Path:
+def write_blob_dataset(
+    folder: str | Path, n: int, shape: tuple[int, int] = (96, 96), *, seed: int = 0
+) -> Path:
     """Write ``images/img_K.png`` and ``labels/img_K.png`` like the shared tomography data."""
     folder = Path(folder)
     images, labels = blob_images(n, shape, seed=seed)

@@ -27,7 +27,7 @@ from volseg.train._dataset import CropDataset
 from volseg.train._loop import TrainResult, load_slices, resolve_device, train
 from volseg.train._normalize import Normalization, fit_normalization, normalize
 from volseg.train._predict import predict_image
-from volseg.train._validate import Validation, validate
+from volseg.train._validate import Validation, decide, logit_offsets, validate
 from volseg.train._weights import class_frequencies, class_weights, store_class_frequencies
 
 __all__ = [
@@ -43,12 +43,14 @@ __all__ = [
     "Validation",
     "class_frequencies",
     "class_weights",
+    "decide",
     "extract",
     "fit_normalization",
     "load_config",
     "load_folder",
     "load_slices",
     "load_store",
+    "logit_offsets",
     "make_config",
     "normalize",
     "predict_image",

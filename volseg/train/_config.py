@@ -47,14 +47,17 @@ class TrainConfig(BaseModel):
     model_arguments: dict[str, Any] = Field(default_factory=dict)
     in_channels: int = Field(1, ge=1, le=15)
     crop_size: int | None = Field(224, ge=32)
-    crops: int = Field(1000, ge=1)
+    crops: int = Field(400, ge=1)
     class_weights: Literal["inverse", "median", "none"] = "inverse"
+    #: decide on argmax(logits - log(class weight)): undoes the bias class weighting puts
+    #: on the decision (see docs/training.md); stored in the checkpoint for inference
+    prior_correction: bool = True
     augmentation: AugmentationConfig = AugmentationConfig()
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0.0, le=1.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
-    epochs: int = Field(20, ge=1)
+    epochs: int = Field(14, ge=1)
     batch_size: int = Field(8, ge=1)
     lr_patience: int = Field(3, ge=0)
     lr_factor: float = Field(0.5, gt=0.0, lt=1.0)

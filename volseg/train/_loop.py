@@ -26,8 +26,8 @@ from volseg.train._dataset import CropDataset
 from volseg.train._history import History
 from volseg.train._normalize import fit_normalization
 from volseg.train._predict import autocast
-from volseg.train._validate import validate
-from volseg.train._weights import class_frequencies, class_weights
+from volseg.train._validate import logit_offsets, validate
+from volseg.train._weights import class_frequencies, class_weights, store_class_frequencies
 
 
 @dataclass
@@ -73,6 +73,15 @@ def load_slices(data: DataConfig, *, in_channels: int, classes: list[str] | None
     return sset
 
 
+def _frequencies(data: DataConfig, sset: SliceSet) -> np.ndarray:
+    """Class frequencies over the whole training data: with dask over a store's labels
+    (the annotated slices), with numpy over the slices of a folder."""
+    if (Path(data.source) / "zarr.json").is_file():
+        freq = store_class_frequencies(data.source, labels=data.labels, slices=data.slices)
+        return np.pad(freq, (0, max(0, sset.num_classes - len(freq))))[: sset.num_classes]
+    return class_frequencies(sset)
+
+
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -107,7 +116,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
             f"{k} classes {train_set.classes}"
         )
     norm = fit_normalization([train_set])
-    freq = class_frequencies(train_set)
+    freq = _frequencies(config.train, train_set)
     weights = torch.as_tensor(class_weights(freq, method=config.class_weights))
     specs = sample_crops(
         [lab.shape for lab in train_set.labels],
@@ -147,6 +156,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         opt, mode="min", factor=config.lr_factor, patience=config.lr_patience
     )
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights.to(device))
+    offsets = logit_offsets(weights) if config.prior_correction else None
     history = History(out, classes=train_set.classes)
     meta_base = {
         "classes": train_set.classes,
@@ -154,6 +164,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         "voxel_size": getattr(train_set, "voxel_size", None),
         "training": config.resolved(),
         "class_weights": weights.tolist(),
+        "logit_offsets": offsets.tolist() if offsets is not None else None,
         "class_frequencies": [float(f) for f in freq],
         "train_source": train_set.source,
     }
@@ -205,6 +216,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                     device=device,
                     tolerance=config.bf1_tolerance,
                     max_tile=config.max_tile,
+                    logit_offsets=offsets,
                 )
                 row.update({"val_loss": v.loss, "val_accuracy": v.accuracy})
                 row.update({f"val_iou_{c}": v.iou[i] for i, c in enumerate(train_set.classes)})

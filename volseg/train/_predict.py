@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 
 import numpy as np
@@ -25,21 +26,22 @@ def _starts(n: int, tile: int, step: int) -> list[int]:
     return sorted(set(starts))
 
 
+def _keeps(n: int, tile: int, step: int) -> list[tuple[slice, slice]]:
+    """(read, keep) slices along one axis: each pixel is kept from exactly one tile, the
+    one whose edge is farthest (boundaries at the middle of each overlap)."""
+    starts = _starts(n, tile, step)
+    cuts = [0] + [(b + a + tile) // 2 for a, b in itertools.pairwise(starts)] + [n]
+    return [(slice(a, min(a + tile, n)), slice(cuts[i], cuts[i + 1])) for i, a in enumerate(starts)]
+
+
 def _tiles(
     shape: tuple[int, int], tile: int, margin: int
 ) -> Iterator[tuple[slice, slice, slice, slice]]:
-    """(read y, read x, keep y, keep x) slices: tiles overlap by 2 * margin and each keeps
-    its centre, so every pixel is predicted away from a tile edge where possible."""
+    """(read y, read x, keep y, keep x) slices: tiles overlap by at least 2 * margin and keep
+    regions partition the image exactly."""
     step = tile - 2 * margin
-    for y0 in _starts(shape[0], tile, step):
-        for x0 in _starts(shape[1], tile, step):
-            ry, rx = slice(y0, min(y0 + tile, shape[0])), slice(x0, min(x0 + tile, shape[1]))
-            ky = slice(
-                0 if y0 == 0 else y0 + margin, ry.stop if ry.stop == shape[0] else ry.stop - margin
-            )
-            kx = slice(
-                0 if x0 == 0 else x0 + margin, rx.stop if rx.stop == shape[1] else rx.stop - margin
-            )
+    for ry, ky in _keeps(shape[0], tile, step):
+        for rx, kx in _keeps(shape[1], tile, step):
             yield ry, rx, ky, kx
 
 

@@ -34,6 +34,25 @@ class Validation:
     confusion: np.ndarray
 
 
+def logit_offsets(weights: torch.Tensor) -> torch.Tensor:
+    """Offsets that undo class weighting at decision time: ``-log(weight)`` per class.
+
+    A network trained with class-weighted cross-entropy learns scores whose softmax is
+    proportional to ``weight_c * p(c | x)``, so its argmax favours heavily weighted (rare)
+    classes and dilates them. Adding ``-log(weight_c)`` to the logits before the argmax
+    (logit adjustment) decides on ``p(c | x)`` again; classes with weight 0 are never
+    chosen.
+    """
+    return -torch.log(weights.float().clamp_min(1e-12))
+
+
+def decide(logits: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """Class ids from ``(K, H, W)`` logits, after adding per-class ``offsets`` if given."""
+    if offsets is not None:
+        logits = logits + offsets.to(logits.device, logits.dtype)[:, None, None]
+    return logits.argmax(0)
+
+
 @torch.no_grad()
 def validate(
     model: torch.nn.Module,
@@ -44,8 +63,13 @@ def validate(
     device: torch.device,
     tolerance: float = 2.0,
     max_tile: int = 1024,
+    logit_offsets: torch.Tensor | None = None,
 ) -> Validation:
-    """Predict every image of ``data`` whole (tiled when large) and score it."""
+    """Predict every image of ``data`` whole (tiled when large) and score it.
+
+    The loss is computed on the raw logits (as in training); the labels scored are
+    ``argmax(logits + logit_offsets)`` (see :func:`decide`).
+    """
     model.eval()
     k = data.num_classes
     cm = np.zeros((k, k), np.int64)
@@ -57,7 +81,7 @@ def validate(
         )
         target = torch.from_numpy(label.astype(np.int64))
         losses.append(float(F.cross_entropy(logits[None], target[None], weight=w)))
-        pred = logits.argmax(0).numpy().astype(np.uint8)
+        pred = decide(logits, logit_offsets).numpy().astype(np.uint8)
         cm += confusion_matrix(pred, label, k)
         scores.append([s.score for s in bf1_per_class(pred, label, k, tolerance=tolerance)])
     m = metrics_from_confusion(cm)

@@ -22,8 +22,14 @@ def plot_training_curves(rows: Sequence[dict[str, Any]], classes: Sequence[str])
     def series(ax: Any, key: str, label: str, **kw: Any) -> None:
         ys = [r.get(key) for r in rows]
         if any(y is not None for y in ys):
-            ax.plot(epochs, [float("nan") if y is None else y for y in ys], label=label,
-                    marker="o", ms=3, **kw)
+            ax.plot(
+                epochs,
+                [float("nan") if y is None else y for y in ys],
+                label=label,
+                marker="o",
+                ms=3,
+                **kw,
+            )
 
     series(axes[0], "train_loss", "train")
     series(axes[0], "val_loss", "validation")
@@ -32,8 +38,12 @@ def plot_training_curves(rows: Sequence[dict[str, Any]], classes: Sequence[str])
     for c in classes:
         series(axes[2], f"val_iou_{c}", c)
         series(axes[3], f"val_bf1_{c}", c)
-    titles = ["loss (weighted cross-entropy)", "pixel accuracy", "validation IoU",
-              "validation BF1 (2 px)"]
+    titles = [
+        "loss (weighted cross-entropy)",
+        "pixel accuracy",
+        "validation IoU",
+        "validation BF1 (2 px)",
+    ]
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("epoch")
