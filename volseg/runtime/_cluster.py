@@ -1,0 +1,203 @@
+"""Connecting to dask.distributed: an existing scheduler, or a local cluster for this machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import dask
+
+from volseg.errors import ClusterConnectionError, ConfigError
+from volseg.runtime._local import default_workers
+
+if TYPE_CHECKING:  # distributed is imported when a cluster is made: `import volseg` stays fast
+    from distributed import Client, LocalCluster
+
+#: Seconds to wait for an existing scheduler before giving up.
+CONNECT_TIMEOUT = 30
+
+
+def scheduler_address(scheduler: str | None = None) -> str | None:
+    """The scheduler to connect to: ``scheduler``, else ``DASK_SCHEDULER_ADDRESS``, else None.
+
+    The dask config value ``scheduler-address`` (which ``DASK_SCHEDULER_ADDRESS`` sets) is
+    honoured too.
+    """
+    if scheduler:
+        return scheduler
+    env = os.environ.get("DASK_SCHEDULER_ADDRESS")
+    if env:
+        return env
+    configured = dask.config.get("scheduler-address", None)
+    return str(configured) if configured else None
+
+
+def local_cluster_size(
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    *,
+    gpu: bool = False,
+) -> tuple[int, int]:
+    """``(n_workers, threads_per_worker)`` for a local cluster on this machine.
+
+    The rule: ``threads_per_worker`` defaults to 1 (a block is large; numba, blosc and torch
+    parallelise inside it, and one model lives per worker process); ``n_workers`` defaults
+    to ``cores // threads_per_worker`` (at least 1), where cores are those this process may
+    run on. With a GPU, ``n_workers`` defaults to 1: a local cluster cannot pin one GPU per
+    worker process, so for several GPUs start one ``dask worker --resources GPU=1`` per GPU
+    (each with its own ``CUDA_VISIBLE_DEVICES``) and connect to their scheduler.
+    """
+    cores = default_workers()
+    threads = threads_per_worker or 1
+    if threads < 1:
+        raise ConfigError(f"threads_per_worker must be at least 1, got {threads}")
+    workers = n_workers or (1 if gpu else max(1, cores // threads))
+    if workers < 1:
+        raise ConfigError(f"n_workers must be at least 1, got {workers}")
+    return workers, threads
+
+
+class ClusterHandle:
+    """A dask client and, when volseg started it, the local cluster behind it.
+
+    Use it as a context manager: it yields the :class:`distributed.Client` and on exit
+    closes the client, and the cluster if volseg created it (an existing cluster is left
+    running). ``owned`` says which.
+    """
+
+    def __init__(self, client: Client, cluster: LocalCluster | None) -> None:
+        self.client = client
+        self.cluster = cluster
+
+    @property
+    def owned(self) -> bool:
+        """True when volseg started the cluster (and will close it)."""
+        return self.cluster is not None
+
+    @property
+    def address(self) -> str:
+        return str(self.client.scheduler_info()["address"])
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def __enter__(self) -> Client:
+        return self.client
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        kind = "local cluster" if self.owned else "existing cluster"
+        return f"ClusterHandle({self.address!r}, {kind})"
+
+
+def connect(
+    scheduler: str | None = None,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: str | float | None = "auto",
+    resources: Mapping[str, float] | None = None,
+    processes: bool = True,
+    dashboard_address: str | None = None,
+    silence_logs: int = logging.ERROR,
+) -> ClusterHandle:
+    """Connect to the cluster a run executes on.
+
+    Parameters
+    ----------
+    scheduler
+        Address of an existing scheduler (``tcp://host:8786``) or the path of its scheduler
+        file (JSON, as written by ``dask scheduler --scheduler-file``). ``None`` uses
+        ``DASK_SCHEDULER_ADDRESS`` when set, else starts a :class:`~distributed.LocalCluster`.
+    n_workers, threads_per_worker
+        Size of a local cluster; defaults from :func:`local_cluster_size`
+        (``cores // threads_per_worker`` workers of 1 thread; 1 worker with a GPU).
+    memory_limit
+        Per-worker memory limit of a local cluster; ``"auto"`` splits the machine's memory
+        evenly between the workers.
+    resources
+        Abstract resources of each local worker, e.g. ``{"GPU": 1}``. Submit GPU tasks with
+        the same resources (``run_blocks(..., resources={"GPU": 1})``) so a worker runs at
+        most one at a time. On an existing cluster, start the workers with
+        ``dask worker --resources GPU=1``.
+    processes
+        Worker processes (the default: the GIL and model state stay per worker) or threads
+        in this process (debugging).
+    dashboard_address
+        Where a local cluster serves its dashboard (``":8787"``, ``":0"`` for any free
+        port); ``None`` serves none.
+    silence_logs
+        Log level below which a local cluster's logs are dropped.
+
+    Returns
+    -------
+    ClusterHandle
+        A context manager yielding the client.
+
+    Raises
+    ------
+    ClusterConnectionError
+        The scheduler cannot be reached (the message names it).
+    ConfigError
+        Local-cluster sizes or options given together with an existing scheduler, or bad
+        sizes.
+
+    Examples
+    --------
+    >>> with connect(n_workers=2, threads_per_worker=1) as client:  # doctest: +SKIP
+    ...     summary = run_blocks(client, grid, fn, ledger=ledger)
+    """
+    from distributed import Client, LocalCluster
+
+    address = scheduler_address(scheduler)
+    if address is not None:
+        if n_workers is not None or threads_per_worker is not None:
+            raise ConfigError(
+                f"n_workers/threads_per_worker size a local cluster, but a scheduler "
+                f"({address}) was given; size an existing cluster where its workers start"
+            )
+        try:
+            if address.endswith(".json") or Path(address).is_file():
+                client = Client(scheduler_file=address, timeout=CONNECT_TIMEOUT)
+            else:
+                client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterConnectionError(
+                f"cannot reach the dask scheduler at {address}: {exc}; check that it runs "
+                "and is reachable from here, or unset DASK_SCHEDULER_ADDRESS to run locally"
+            ) from exc
+        return ClusterHandle(client, None)
+
+    workers, threads = local_cluster_size(
+        n_workers, threads_per_worker, gpu=bool(resources and "GPU" in resources)
+    )
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads,
+        memory_limit=memory_limit,
+        processes=processes,
+        resources=dict(resources) if resources else None,
+        dashboard_address=dashboard_address,
+        silence_logs=silence_logs,
+    )
+    try:
+        client = Client(cluster)
+    except BaseException:
+        cluster.close()
+        raise
+    return ClusterHandle(client, cluster)

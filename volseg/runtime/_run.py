@@ -1,0 +1,186 @@
+"""Run a block function over a block plan on a dask cluster: resume, retries, bounded work."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from volseg.errors import ClusterConnectionError, GeometryError
+from volseg.geometry import Block, BlockGrid
+from volseg.runtime._ledger import Ledger
+from volseg.runtime._progress import BlockProgress
+from volseg.runtime._summary import RunSummary, add_stats
+
+if TYPE_CHECKING:  # distributed is imported when a run starts: `import volseg` stays fast
+    from distributed import Client, Future
+
+#: Seconds between refreshes of the cluster's thread count (it changes as SLURM jobs start).
+_REFRESH_S = 2.0
+
+
+def _box_size(block: Block) -> int:
+    return block.box.size
+
+
+def _total_threads(client: Client) -> int:
+    return sum(int(n) for n in client.nthreads().values())
+
+
+def _error_text(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def run_blocks(
+    client: Client,
+    blocks: BlockGrid | Iterable[Block],
+    fn: Callable[[Block], Mapping[str, Any] | None],
+    *,
+    ledger: Ledger,
+    retries: int = 2,
+    description: str = "segment",
+    voxels_of: Callable[[Block], int] = _box_size,
+    progress: bool = True,
+    resources: Mapping[str, float] | None = None,
+    max_in_flight: int | None = None,
+) -> RunSummary:
+    """Run ``fn`` on every block not yet done in ``ledger``, marking each done as it finishes.
+
+    Parameters
+    ----------
+    client
+        A client of any dask.distributed cluster (see :func:`connect`).
+    blocks
+        The plan (:func:`plan_blocks`) or any blocks with distinct ids.
+    fn
+        The block function: picklable, pure and idempotent; it writes the block's chunks
+        itself and returns small stats, e.g. ``{"voxels": n, "tiles": t}``.
+    ledger
+        A started :class:`Ledger` of the output. Blocks done in it are skipped; a block is
+        marked done only after its task returned, i.e. after its data is written.
+    retries
+        Extra attempts of a failing block before it is reported in ``failed``. (A block
+        whose worker dies is rescheduled by dask on its own, up to the scheduler's
+        ``distributed.scheduler.allowed-failures``.)
+    description
+        Name of the run in task keys, the progress bar and the summary.
+    voxels_of
+        Voxels a block counts for in the throughput (its box size by default).
+    progress
+        Draw a live progress bar on stderr and print the summary line at the end.
+    resources
+        Resources each task needs, e.g. ``{"GPU": 1}`` for GPU execution: a worker then
+        runs at most as many blocks at once as it has GPUs. Workers must declare them.
+    max_in_flight
+        Most tasks submitted and not yet returned; default twice the cluster's threads.
+        Bounding it keeps the scheduler's and the client's memory flat for any number of
+        blocks: the rest are submitted as tasks finish.
+
+    Returns
+    -------
+    RunSummary
+        Counts, the failed blocks with their errors, wall time, voxels/s, summed stats.
+        Failed blocks do not stop the others; ``summary.ok`` is False when any failed.
+
+    Raises
+    ------
+    ClusterConnectionError
+        The cluster was lost mid-run. Finished blocks are in the ledger: resume.
+    GeometryError
+        Two blocks with the same id.
+
+    Notes
+    -----
+    Interrupting the run (Ctrl-C) cancels the tasks in flight; everything marked done
+    stays done. Task keys carry a per-run token, so a new run on a long-lived cluster never
+    picks up a stale result.
+    """
+    from distributed import as_completed
+
+    plan = list(blocks)
+    ids = [b.id for b in plan]
+    if len(set(ids)) != len(ids):
+        raise GeometryError("run_blocks got two blocks with the same id; ids must be unique")
+    done_before = ledger.done()
+    todo = [b for b in plan if b.id not in done_before]
+    skipped = len(plan) - len(todo)
+    token = uuid.uuid4().hex[:8]
+    pending = iter(todo)
+    in_flight: dict[str, tuple[Future, Block]] = {}
+    queue = as_completed(with_results=False)
+    limit = max_in_flight or 2 * max(1, _total_threads(client))
+    refreshed = time.monotonic()
+
+    def submit_next() -> bool:
+        block = next(pending, None)
+        if block is None:
+            return False
+        future = client.submit(
+            fn,
+            block,
+            key=f"{description}-{block.id}-{token}",
+            retries=retries,
+            pure=False,
+            resources=dict(resources) if resources else None,
+        )
+        in_flight[str(future.key)] = (future, block)
+        queue.add(future)
+        return True
+
+    done = 0
+    voxels = 0
+    failed: dict[int, str] = {}
+    stats: dict[str, float] = {}
+    start = time.perf_counter()
+    bar = BlockProgress(description, total=len(plan), skipped=skipped, enabled=progress)
+    try:
+        with bar:
+            while len(in_flight) < limit and submit_next():
+                pass
+            for future in queue:
+                _, block = in_flight.pop(str(future.key))
+                if future.status == "finished":
+                    result = future.result()
+                    ledger.mark_done(block.id, result if isinstance(result, Mapping) else None)
+                    add_stats(stats, result)
+                    done += 1
+                    n = voxels_of(block)
+                    voxels += n
+                    bar.advance(n)
+                elif future.status == "error":
+                    failed[block.id] = _error_text(future.exception())
+                    bar.advance(0, failed=True)
+                else:
+                    raise ClusterConnectionError(
+                        f"lost {block.name} (task {future.status}): the connection to the "
+                        f"dask scheduler went away; {len(done_before) + done} blocks are "
+                        "recorded done in the ledger — run again with --resume"
+                    )
+                del future
+                if max_in_flight is None and time.monotonic() - refreshed > _REFRESH_S:
+                    limit = 2 * max(1, _total_threads(client))
+                    refreshed = time.monotonic()
+                while len(in_flight) < limit and submit_next():
+                    pass
+    finally:
+        if in_flight:
+            # the client may be gone already; the ledger is intact either way
+            with contextlib.suppress(Exception):
+                client.cancel([f for f, _ in in_flight.values()])
+    seconds = time.perf_counter() - start
+    summary = RunSummary(
+        done=done,
+        skipped=skipped,
+        failed=failed,
+        seconds=seconds,
+        voxels_per_s=voxels / seconds if seconds > 0 else 0.0,
+        stats_sum=stats,
+        description=description,
+    )
+    bar.print(str(summary))
+    return summary
