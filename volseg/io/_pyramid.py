@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dask
 import numpy as np
 import zarr
@@ -41,26 +43,32 @@ def _level_task(
 
 
 def build_pyramid(
-    store: VolumeStore, *, num_workers: int | None = None, progress: bool = True
+    store: VolumeStore,
+    *,
+    labels: Sequence[str] | None = None,
+    image: bool = True,
+    num_workers: int | None = None,
+    progress: bool = True,
 ) -> None:
     """Fill levels 1.. of the image and of every label image from the level above.
 
     Each task writes exactly one destination chunk, reading the matching region of the
-    level above, so memory stays at a few chunks per worker.
+    level above, so memory stays at a few chunks per worker. ``labels`` (default: all label
+    images) and ``image`` choose what is built, e.g. only a new segmentation's levels.
     """
-    arrays: list[tuple[str, bool]] = [("", False)] + [
-        (f"labels/{n}/", True) for n in store.label_names
-    ]
+    names = store.label_names if labels is None else list(labels)
+    arrays: list[tuple[str, bool]] = [("", False)] if image else []
+    arrays += [(f"labels/{n}/", True) for n in names]
     for level in range(1, store.levels):
         tasks = []
-        for prefix, labels in arrays:
+        for prefix, is_labels in arrays:
             src = store.group[f"{prefix}{level - 1}"]
             dst = store.group[f"{prefix}{level}"]
             if not (isinstance(src, zarr.Array) and isinstance(dst, zarr.Array)):
                 raise InvalidStoreError(f"{store.path}: level {prefix}{level} is not an array")
             factor = tuple(2 if s > 1 else 1 for s in src.shape)
             for block in BlockGrid(dst.shape, dst.chunks):
-                tasks.append(dask.delayed(_level_task)(src, dst, block.box, factor, labels))
+                tasks.append(dask.delayed(_level_task)(src, dst, block.box, factor, is_labels))
         run_tasks(
             tasks, description=f"pyramid level {level}", num_workers=num_workers, progress=progress
         )

@@ -1,0 +1,42 @@
+"""Block inference: read region → global tiles → batched forward → blend → crop.
+
+:class:`BlockPredictor` predicts one block of a volume from the voxels of its read region,
+on the global tile grid of :mod:`volseg.tiling`, so the labels never depend on how the
+volume is split into blocks. :func:`cached_checkpoint` loads a model once per worker
+process; :func:`tiling_disagreement` measures how much tiling changes a model's labels.
+
+Examples
+--------
+>>> import numpy as np, torch
+>>> from volseg.geometry import Box
+>>> from volseg.models import segnet
+>>> from volseg.tiling import TileGrid
+>>> _ = torch.manual_seed(0)
+>>> volume = np.random.default_rng(0).random((2, 100, 90), dtype=np.float32)
+>>> predictor = BlockPredictor(segnet(width=4), grid=TileGrid((100, 90), 64, 32), depth=2,
+...                            batch_size=4, normalization=(0.5, 0.3), context=16)
+>>> block = Box((0, 0, 0), (2, 64, 64))
+>>> region = predictor.read_region(block)
+>>> result = predictor.predict(block, volume[region.slices], region)
+>>> result.labels.shape, result.labels.dtype, result.stats.tiles_run
+((2, 64, 64), dtype('uint8'), 8)
+"""
+
+from volseg.infer._blend import ProbabilityDtype
+from volseg.infer._device import autocast, cached_checkpoint, resolve_device
+from volseg.infer._disagreement import predict_volume, tiling_disagreement
+from volseg.infer._predictor import BlockPredictor, BlockResult, BlockStats, Output, SkipPolicy
+
+__all__ = [
+    "BlockPredictor",
+    "BlockResult",
+    "BlockStats",
+    "Output",
+    "ProbabilityDtype",
+    "SkipPolicy",
+    "autocast",
+    "cached_checkpoint",
+    "predict_volume",
+    "resolve_device",
+    "tiling_disagreement",
+]
