@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from pathlib import Path
 
 import torch
 
-from volseg.errors import ConfigError
-from volseg.models import Checkpoint, load_checkpoint
+from volseg.models import Checkpoint, autocast, load_checkpoint, resolve_device
 
 __all__ = ["autocast", "cached_checkpoint", "resolve_device"]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """A ``torch.device`` for ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Raises
-    ------
-    ConfigError
-        An unknown device, or CUDA asked for where none is available.
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"unknown device {device!r}: {exc}; use 'cpu' or 'cuda'") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for but CUDA is not available; use 'cpu'")
-    return dev
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on CUDA; nothing on CPU (fp32 is faster and exact there)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @functools.lru_cache(maxsize=4)

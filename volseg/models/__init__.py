@@ -13,6 +13,7 @@ from volseg.models._checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from volseg.models._device import autocast, resolve_device
 from volseg.models._registry import available_models, build_model, register_model
 from volseg.models._segnet import SegNet, segnet
 from volseg.models._unet import UNet, unet_small
@@ -27,12 +28,14 @@ __all__ = [
     "SegNet",
     "SegmentationModel",
     "UNet",
+    "autocast",
     "available_models",
     "build_model",
     "load_checkpoint",
     "pad_to_alignment",
     "predict_logits",
     "register_model",
+    "resolve_device",
     "save_checkpoint",
     "segnet",
     "unet_small",

@@ -24,7 +24,7 @@ from volseg.train._config import (
 from volseg.train._crops import CropSpec, extract, sample_crops
 from volseg.train._data import SliceSet, load_folder, load_store
 from volseg.train._dataset import CropDataset
-from volseg.train._loop import TrainResult, load_slices, resolve_device, train
+from volseg.train._loop import TrainResult, load_slices, train
 from volseg.train._normalize import Normalization, fit_normalization, normalize
 from volseg.train._predict import predict_image
 from volseg.train._validate import Validation, decide, logit_offsets, validate
@@ -54,7 +54,6 @@ __all__ = [
     "make_config",
     "normalize",
     "predict_image",
-    "resolve_device",
     "sample_crops",
     "store_class_frequencies",
     "train",

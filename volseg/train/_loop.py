@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch.utils.data import DataLoader
 
 from volseg.errors import ConfigError
-from volseg.models import build_model, save_checkpoint
+from volseg.models import autocast, build_model, resolve_device, save_checkpoint
 from volseg.runtime import default_workers
 from volseg.train._augment import Augmentation
 from volseg.train._config import DataConfig, TrainConfig
@@ -25,7 +25,6 @@ from volseg.train._data import SliceSet, load_folder, load_store
 from volseg.train._dataset import CropDataset
 from volseg.train._history import History
 from volseg.train._normalize import fit_normalization
-from volseg.train._predict import autocast
 from volseg.train._validate import logit_offsets, validate
 from volseg.train._weights import class_frequencies, class_weights, store_class_frequencies
 
@@ -41,14 +40,6 @@ class TrainResult:
     best_metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use auto or cpu")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def load_slices(data: DataConfig, *, in_channels: int, classes: list[str] | None) -> SliceSet:

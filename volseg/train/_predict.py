@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from volseg.models import predict_logits
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on CUDA; nothing on CPU (fp32 is faster and exact there)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+from volseg.models import autocast, predict_logits
 
 
 def _starts(n: int, tile: int, step: int) -> list[int]:

@@ -1,0 +1,52 @@
+"""The segmentation job: one frozen, validated config, stored resolved in the output."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from volseg.errors import ConfigError
+
+
+class SegmentConfig(BaseModel):
+    """Everything that decides a segmentation run.
+
+    ``None`` means "derive": the tile size and batch size from the model and the device,
+    the overlap from the tile, the block shape from the output chunks (see
+    docs/tiling.md). ``scheduler`` None starts a local cluster unless
+    ``DASK_SCHEDULER_ADDRESS`` is set.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    volume: str
+    model: str
+    out: str
+    tile: int | None = Field(None, ge=16)
+    overlap: float | int = Field(0.25, ge=0)  #: a fraction of the tile (< 1) or pixels
+    window: Literal["gaussian", "uniform", "crop-centre"] = "gaussian"
+    batch_size: int | None = Field(None, ge=1)
+    block_shape: tuple[int, int, int] | None = None
+    probabilities: Literal["float16", "uint8"] | None = None
+    uncertainty: bool = False
+    skip: Literal["none", "empty"] = "empty"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+    retries: int = Field(2, ge=0)
+    resume: bool = False
+    overwrite: bool = False
+
+
+def make_segment_config(values: dict[str, Any]) -> SegmentConfig:
+    """Build a :class:`SegmentConfig`, turning validation errors into one :class:`ConfigError`."""
+    try:
+        return SegmentConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid segment options: {problems}") from None

@@ -1,0 +1,126 @@
+"""The output store of a segmentation: the input image (hard-linked, not copied), the labels,
+and optional probability and uncertainty arrays."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import zarr
+
+from volseg.errors import ConfigError, StoreExistsError
+from volseg.io import VolumeStore
+from volseg.io._layout import compressor
+from volseg.io._store import attrs, prepare_output
+
+SEGMENTATION = "segmentation"
+ProbabilityFormat = Literal["float16", "uint8"]
+
+
+def _link_tree(src: Path, dst: Path) -> str:
+    """Recreate ``src`` under ``dst`` with hard links (copies across file systems)."""
+    mode = "hardlink"
+    for root, _, files in os.walk(src):
+        rel = Path(root).relative_to(src)
+        (dst / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if name.endswith(".partial"):
+                continue
+            try:
+                os.link(Path(root) / name, dst / rel / name)
+            except OSError:
+                shutil.copy2(Path(root) / name, dst / rel / name)
+                mode = "copy"
+    return mode
+
+
+def create_output(
+    volume: VolumeStore,
+    out: str | Path,
+    *,
+    classes: Sequence[str],
+    probabilities: ProbabilityFormat | None,
+    uncertainty: bool,
+    provenance: Mapping[str, Any],
+    overwrite: bool,
+) -> VolumeStore:
+    """A new, incomplete output store holding the input image and empty outputs.
+
+    The image levels are hard links of the input's files (no copy, no extra space on the
+    same file system; zarr writes replace files, so neither store can change the other).
+    ``labels/segmentation`` (uint8 class ids) has the image's chunks and levels;
+    ``probabilities`` is ``(class, z, y, x)`` float16 or uint8 (p × 255, rounded);
+    ``uncertainty`` is ``(z, y, x)`` float16 in [0, 1].
+    """
+    out = Path(out)
+    if out.resolve() == volume.path.resolve():
+        raise ConfigError(f"the output {out} must not be the input volume")
+    if len(classes) > 255:
+        raise ConfigError(f"{len(classes)} classes do not fit uint8 labels")
+    prepare_output(out, overwrite=overwrite)
+    out.mkdir(parents=True)
+    modes = {
+        _link_tree(volume.path / ds["path"], out / ds["path"])
+        for ds in volume.multiscale["datasets"]
+    }
+    link_mode = "copy" if "copy" in modes else "hardlink"
+    meta = attrs(volume.group)
+    zarr_json = {"zarr_format": 3, "node_type": "group", "attributes": {}}
+    (out / "zarr.json").write_text(json.dumps(zarr_json))
+    group = zarr.open_group(out, mode="a", zarr_format=3)
+    group.attrs.update(
+        {
+            "ome": meta["ome"],
+            "volseg": {
+                "format": 1,
+                "complete": False,
+                "voxel_size": list(volume.voxel_size),
+                "unit": "micrometer",
+                "provenance": dict(provenance),
+                "image_source": {"path": str(volume.path.resolve()), "mode": link_mode},
+            },
+        }
+    )
+    store = VolumeStore(out, group)
+    store.create_labels(SEGMENTATION, classes=classes, dtype="uint8")
+    image = store.image(0)
+    if probabilities is not None:
+        if probabilities not in ("float16", "uint8"):
+            raise ConfigError(f"probabilities must be float16 or uint8, got {probabilities!r}")
+        group.create_array(
+            "probabilities",
+            shape=(len(classes), *image.shape),
+            chunks=(1, *image.chunks),
+            dtype=np.dtype(probabilities),
+            fill_value=0,
+            compressors=[compressor(probabilities)],
+            dimension_names=("c", "z", "y", "x"),
+            attributes={"classes": list(classes), "scale": 255 if probabilities == "uint8" else 1},
+        )
+    if uncertainty:
+        group.create_array(
+            "uncertainty",
+            shape=image.shape,
+            chunks=image.chunks,
+            dtype="float16",
+            fill_value=0,
+            compressors=[compressor("float16")],
+            dimension_names=("z", "y", "x"),
+        )
+    return store
+
+
+def open_output(out: str | Path) -> VolumeStore:
+    """Reopen an output store to resume it (refusing anything that is not one)."""
+    store = VolumeStore.open(out, mode="a")
+    if SEGMENTATION not in store.label_names:
+        raise StoreExistsError(
+            f"{out} is not a volseg segmentation output (no labels/{SEGMENTATION}); "
+            "choose another --out"
+        )
+    return store
