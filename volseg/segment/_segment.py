@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from volseg.errors import ConfigError
-from volseg.geometry import Block
+from volseg.geometry import Block, Box
 from volseg.infer import (
     BlockPredictor,
     Output,
@@ -25,7 +25,7 @@ from volseg.models import load_checkpoint
 from volseg.runtime import Ledger, RunLock, RunSummary, connect, plan_blocks, run_blocks
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
-from volseg.tiling import WindowKind, derive_batch_size, derive_tiling
+from volseg.tiling import TileGrid, WindowKind, derive_batch_size, derive_tiling
 
 
 def _array(group: zarr.Group, path: str) -> zarr.Array:
@@ -107,7 +107,12 @@ class SegmentResult:
         return self.summary.ok
 
 
-def _resolved(config: SegmentConfig, volume: VolumeStore) -> tuple[BlockJob, dict[str, Any]]:
+def _resolved(
+    config: SegmentConfig, volume: VolumeStore, block: Box
+) -> tuple[BlockJob, dict[str, Any]]:
+    """Derive device, tiling and batch size. The batch never exceeds the tiles of one full
+    block: every forward pass is padded to the batch size (for bit-identical outputs), so a
+    larger batch would only run blank tiles."""
     ckpt = load_checkpoint(config.model)
     device: Literal["cpu", "cuda"] = (
         "cuda" if resolve_device(config.device).type == "cuda" else "cpu"
@@ -116,7 +121,13 @@ def _resolved(config: SegmentConfig, volume: VolumeStore) -> tuple[BlockJob, dic
         alignment=ckpt.alignment, tile=config.tile, overlap=config.overlap, device=device
     )
     params = sum(p.numel() for p in ckpt.model.parameters())
-    batch = config.batch_size or derive_batch_size(tile, device, model_params=params)
+    batch = config.batch_size
+    if batch is None:
+        _, ny, nx = volume.image(0).shape
+        grid = TileGrid((ny, nx), tile, overlap)
+        (z0, y0, x0), (z1, y1, x1) = block.start, block.stop
+        per_block = (z1 - z0) * len(grid.tiles_touching(y0, y1, x0, x1, window=config.window))
+        batch = min(derive_batch_size(tile, device, model_params=params), max(per_block, 1))
     job = BlockJob(
         volume=str(volume.path.resolve()),
         out=str(Path(config.out).resolve()),
@@ -157,10 +168,10 @@ def segment(
     t0 = time.perf_counter()
     volume = VolumeStore.open(config.volume)
     volume.require_complete()
-    job, resolved = _resolved(config, volume)
-    classes = resolved["classes"] or [f"class {i}" for i in range(2)]
     image = volume.image(0)
     grid = plan_blocks(image.shape, image.chunks, config.block_shape)
+    job, resolved = _resolved(config, volume, grid.block(0).box)
+    classes = resolved["classes"] or [f"class {i}" for i in range(2)]
     out = Path(config.out)
     if config.resume:
         if not (out / "zarr.json").is_file():
