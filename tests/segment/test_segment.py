@@ -45,7 +45,7 @@ def inputs(tmp_path_factory):
 
 
 def _run(inputs, out, **kw):
-    root, vol, ckpt = inputs
+    _, vol, ckpt = inputs
     values = {"volume": str(vol), "model": str(ckpt), "out": str(out), "tile": 32,
               "overlap": 16, "batch_size": 4, "workers": 2, "device": "cpu"}
     values.update(kw)
