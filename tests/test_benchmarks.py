@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def test_foundation_benchmark_smoke(tmp_path):
-    script = BENCHMARKS / "bench_foundation.py"
-    res = subprocess.run(
-        [sys.executable, str(script), "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert res.returncode == 0, res.stderr
-    result = json.loads((tmp_path / "foundation.json").read_text())
+def test_foundation_benchmark_smoke(smoke_benchmark, tmp_path):
+    result = smoke_benchmark("bench_foundation.py", "foundation.json")
     cases = {c["case"]: c for c in result["cases"]}
     assert set(cases) == {
         "phantom --mode fast",

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_metrics.py"
 
-
-def test_metrics_benchmark_smoke(tmp_path):
-    res = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    result = json.loads((tmp_path / "metrics.json").read_text())
+def test_metrics_benchmark_smoke(smoke_benchmark, tmp_path):
+    result = smoke_benchmark("bench_metrics.py", "metrics.json")
     assert result["benchmark"] == "metrics"
     assert result["shape"] == [230, 192]
     assert {"cpus", "numba_threads", "cpu", "python", "numba"} <= set(result["machine"])

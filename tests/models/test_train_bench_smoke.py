@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
 
-
-def test_train_benchmark_smoke(tmp_path):
-    res = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    result = json.loads((tmp_path / "train_cpu.json").read_text())
+def test_train_benchmark_smoke(smoke_benchmark, tmp_path):
+    result = smoke_benchmark("bench_train.py", "train_cpu.json")
     assert result["benchmark"] == "train" and result["device"] == "cpu"
     assert {"cpus", "cpu", "python", "torch", "threads"} <= set(result["machine"])
     assert result["machine"]["threads"] == result["machine"]["cpus"]

@@ -24,30 +24,52 @@ CLASSES = ["background", "soma", "vessel"]
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("seg")
-    store = generate_phantom(root / "vol.zarr", PhantomConfig(shape=(6, 100, 90), seed=5),
-                             chunks=(2, 32, 32), levels=2, progress=False)
+    store = generate_phantom(
+        root / "vol.zarr",
+        PhantomConfig(shape=(6, 100, 90), seed=5),
+        chunks=(2, 32, 32),
+        levels=2,
+        progress=False,
+    )
     torch.manual_seed(0)
     model = build_model("unet-small", in_channels=1, num_classes=3, width=4)
     # batch-norm statistics from the data, so the untrained net's labels vary in space
-    x = (torch.from_numpy(open_volume(store.path).values[:, None, :96, :80].astype("float32"))
-         - 100.0) / 40.0
+    x = (
+        torch.from_numpy(open_volume(store.path).values[:, None, :96, :80].astype("float32"))
+        - 100.0
+    ) / 40.0
     model.train()
     with torch.no_grad():
         for _ in range(30):
             model(x)
     model.eval()
     ckpt = root / "model.pt"
-    save_checkpoint(ckpt, model, architecture="unet-small",
-                    arguments={"in_channels": 1, "num_classes": 3, "width": 4},
-                    metadata={"classes": CLASSES, "normalization": {"mean": 100.0, "std": 40.0},
-                              "logit_offsets": [0.0, 0.3, -0.2]})
+    save_checkpoint(
+        ckpt,
+        model,
+        architecture="unet-small",
+        arguments={"in_channels": 1, "num_classes": 3, "width": 4},
+        metadata={
+            "classes": CLASSES,
+            "normalization": {"mean": 100.0, "std": 40.0},
+            "logit_offsets": [0.0, 0.3, -0.2],
+        },
+    )
     return root, store.path, ckpt
 
 
 def _run(inputs, out, **kw):
     _, vol, ckpt = inputs
-    values = {"volume": str(vol), "model": str(ckpt), "out": str(out), "tile": 32,
-              "overlap": 16, "batch_size": 4, "workers": 2, "device": "cpu"}
+    values = {
+        "volume": str(vol),
+        "model": str(ckpt),
+        "out": str(out),
+        "tile": 32,
+        "overlap": 16,
+        "batch_size": 4,
+        "workers": 2,
+        "device": "cpu",
+    }
     values.update(kw)
     return segment(make_segment_config(values), progress=False)
 
@@ -93,14 +115,42 @@ def test_resume_skips_done_blocks_and_refuses_a_changed_config(inputs, tmp_path)
 def test_cli_segment_then_evaluate(inputs, tmp_path):
     _, vol, ckpt = inputs
     cli = [sys.executable, "-c", "from volseg.cli import main; main()"]
-    res = subprocess.run([*cli, "segment", str(vol), "--model", str(ckpt), "--out",
-                          str(tmp_path / "c.zarr"), "--tile", "32", "--overlap", "16",
-                          "--workers", "1", "--no-progress"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            *cli,
+            "segment",
+            str(vol),
+            "--model",
+            str(ckpt),
+            "--out",
+            str(tmp_path / "c.zarr"),
+            "--tile",
+            "32",
+            "--overlap",
+            "16",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "0 failed" in res.stdout
-    res = subprocess.run([*cli, "evaluate", str(tmp_path / "c.zarr"), str(vol), "--no-progress",
-                          "--out", str(tmp_path / "ev")], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(
+        [
+            *cli,
+            "evaluate",
+            str(tmp_path / "c.zarr"),
+            str(vol),
+            "--no-progress",
+            "--out",
+            str(tmp_path / "ev"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "| soma |" in res.stdout
