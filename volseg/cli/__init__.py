@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from volseg.cli import _evaluate, _info, _ingest, _phantom, _segment, _train  # noqa: F401
+from volseg.cli import _demo, _evaluate, _info, _ingest, _phantom, _segment, _train  # noqa: F401
 from volseg.cli._app import app
 from volseg.errors import VolsegError
 
