@@ -14,3 +14,12 @@ def test_foundation_benchmark_smoke(smoke_benchmark, tmp_path):
     }
     assert all(c["slices_per_s"] > 0 and c["MB_per_s"] > 0 for c in cases.values())
     assert "| phantom --mode fast |" in (tmp_path / "foundation.md").read_text()
+
+
+def test_tiling_benchmark_smoke(smoke_benchmark):
+    result = smoke_benchmark("bench_tiling.py", "tiling.json")
+    recs = result["records"]
+    assert {(r["window"], r["overlap"]) for r in recs} == {
+        (w, o) for w in ("gaussian", "uniform", "crop-centre") for o in (0, 32)
+    }
+    assert all(0.0 <= r["disagreement"] <= 1.0 and r["tiles"] > 0 for r in recs)
