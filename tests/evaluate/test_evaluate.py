@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from volseg.metrics import (
     surface_bf1,
 )
 from volseg.phantom import PhantomConfig, generate_phantom
+from volseg.testing import run_volseg
 
 
 @pytest.fixture(scope="module")
@@ -132,27 +131,19 @@ def test_bad_inputs_are_named(phantom, tmp_path):
 
 def test_cli_evaluate_with_overlays(phantom, tmp_path):
     root, gt_path, _, _ = phantom
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from volseg.cli import main; main()",
-            "evaluate",
-            str(root / "pred.npy"),
-            str(gt_path),
-            "--out",
-            str(tmp_path / "rep"),
-            "--overlays",
-            str(tmp_path / "ov"),
-            "--cls",
-            "soma",
-            "--slices",
-            "2,4",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = run_volseg(
+        "evaluate",
+        str(root / "pred.npy"),
+        str(gt_path),
+        "--out",
+        str(tmp_path / "rep"),
+        "--overlays",
+        str(tmp_path / "ov"),
+        "--cls",
+        "soma",
+        "--slices",
+        "2,4",
+        "--no-progress",
     )
     assert res.returncode == 0, res.stderr
     assert "| soma |" in res.stdout

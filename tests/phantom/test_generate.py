@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import zarr
@@ -12,6 +9,7 @@ from ome_zarr_models.v05.image import Image as OmeImage
 
 from volseg.io import VolumeStore, open_labels, open_volume
 from volseg.phantom import CLASS_NAMES, PhantomConfig, generate_phantom, task_boxes
+from volseg.testing import run_volseg
 
 
 def _arrays(path):
@@ -69,18 +67,9 @@ def test_an_existing_store_is_not_overwritten_by_default(tmp_path):
     assert VolumeStore.open(tmp_path / "p.zarr").complete
 
 
-def _volseg(*args):
-    return subprocess.run(
-        [sys.executable, "-c", "from volseg.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_cli_phantom_and_its_errors(tmp_path):
     out = tmp_path / "p.zarr"
-    res = _volseg(
+    res = run_volseg(
         "phantom",
         str(out),
         "--shape",
@@ -102,11 +91,11 @@ def test_cli_phantom_and_its_errors(tmp_path):
     )
     np.testing.assert_array_equal(vol.values, open_volume(direct.path).values)
 
-    res = _volseg("phantom", str(tmp_path / "x.zarr"), "--mode", "bogus")
+    res = run_volseg("phantom", str(tmp_path / "x.zarr"), "--mode", "bogus")
     assert res.returncode == 2 and "--mode" in res.stderr and "Traceback" not in res.stderr
-    res = _volseg("phantom", str(tmp_path / "x.zarr"), "--shape", "0,64,64")
+    res = run_volseg("phantom", str(tmp_path / "x.zarr"), "--shape", "0,64,64")
     assert res.returncode == 2 and "--shape" in res.stderr
-    res = _volseg("phantom", str(tmp_path / "x.zarr"), "--preset", "huge")
+    res = run_volseg("phantom", str(tmp_path / "x.zarr"), "--preset", "huge")
     assert res.returncode == 2 and "unknown phantom preset" in res.stderr
     assert not (tmp_path / "x.zarr").exists()
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -17,6 +14,7 @@ from volseg.models import build_model, save_checkpoint
 from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.runtime import RunLock
 from volseg.segment import make_segment_config, segment
+from volseg.testing import run_volseg
 
 CLASSES = ["background", "soma", "vessel"]
 
@@ -114,43 +112,30 @@ def test_resume_skips_done_blocks_and_refuses_a_changed_config(inputs, tmp_path)
 
 def test_cli_segment_then_evaluate(inputs, tmp_path):
     _, vol, ckpt = inputs
-    cli = [sys.executable, "-c", "from volseg.cli import main; main()"]
-    res = subprocess.run(
-        [
-            *cli,
-            "segment",
-            str(vol),
-            "--model",
-            str(ckpt),
-            "--out",
-            str(tmp_path / "c.zarr"),
-            "--tile",
-            "32",
-            "--overlap",
-            "16",
-            "--workers",
-            "1",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = run_volseg(
+        "segment",
+        str(vol),
+        "--model",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "c.zarr"),
+        "--tile",
+        "32",
+        "--overlap",
+        "16",
+        "--workers",
+        "1",
+        "--no-progress",
     )
     assert res.returncode == 0, res.stderr
     assert "0 failed" in res.stdout
-    res = subprocess.run(
-        [
-            *cli,
-            "evaluate",
-            str(tmp_path / "c.zarr"),
-            str(vol),
-            "--no-progress",
-            "--out",
-            str(tmp_path / "ev"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = run_volseg(
+        "evaluate",
+        str(tmp_path / "c.zarr"),
+        str(vol),
+        "--no-progress",
+        "--out",
+        str(tmp_path / "ev"),
     )
     assert res.returncode == 0, res.stderr
     assert "| soma |" in res.stdout

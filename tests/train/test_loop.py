@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from volseg.errors import ConfigError
 from volseg.models import load_checkpoint
-from volseg.testing import write_blob_dataset
+from volseg.testing import run_volseg, write_blob_dataset
 from volseg.train import TrainConfig, load_config, make_config, train
 
 
@@ -124,21 +122,7 @@ def test_yaml_paths_are_relative_to_the_file_and_flags_override(blobs, tmp_path)
 def test_cli_train(blobs, tmp_path):
     cfg_file = tmp_path / "r.yaml"
     cfg_file.write_text(yaml.safe_dump(_config(blobs, tmp_path / "cli", epochs=1).resolved()))
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from volseg.cli import main; main()",
-            "train",
-            str(cfg_file),
-            "--crops",
-            "8",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = run_volseg("train", str(cfg_file), "--crops", "8", "--no-progress")
     assert res.returncode == 0, res.stderr
     assert "validation IoU(foreground)" in res.stdout
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["epochs_run"] == 1

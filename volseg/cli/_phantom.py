@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from volseg.cli._app import (
     Chunks,
@@ -19,6 +18,7 @@ from volseg.cli._app import (
     command_line,
     parse_triple,
 )
+from volseg.config import validated
 from volseg.errors import ConfigError
 
 
@@ -61,19 +61,14 @@ def phantom(
         "nuclei": nuclei,
         "voxel_size": parse_triple(voxel_size, "--voxel-size", float),
     }
-    try:
-        if preset is not None:
-            if shape is not None:
-                raise ConfigError("give either --shape or --preset, not both")
-            config = PhantomConfig.preset(preset, **options)  # type: ignore[arg-type]
-        else:
-            config = PhantomConfig(shape=parse_triple(shape or "64,512,512", "--shape"), **options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid phantom options: {problems}") from None
+    if preset is not None and shape is not None:
+        raise ConfigError("give either --shape or --preset, not both")
+    if preset is not None:
+        values = {"name": preset, **options}
+        config = validated(PhantomConfig.preset, values, what="phantom options", style="flag")
+    else:
+        values = {"shape": parse_triple(shape or "64,512,512", "--shape"), **options}
+        config = validated(PhantomConfig, values, what="phantom options", style="flag")
     store = generate_phantom(
         out,
         config,

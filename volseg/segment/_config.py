@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from volseg.errors import ConfigError
+from volseg.config import validated
 
 
 class SegmentConfig(BaseModel):
@@ -42,11 +42,4 @@ class SegmentConfig(BaseModel):
 
 def make_segment_config(values: dict[str, Any]) -> SegmentConfig:
     """Build a :class:`SegmentConfig`, turning validation errors into one :class:`ConfigError`."""
-    try:
-        return SegmentConfig(**values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid segment options: {problems}") from None
+    return validated(SegmentConfig, values, what="segment options", style="flag")

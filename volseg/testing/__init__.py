@@ -1,5 +1,6 @@
 """Public helpers for testing code that uses volseg: slice writers, faulty inputs, memory."""
 
+from volseg.testing._cli import run_volseg
 from volseg.testing._datasets import blob_images, write_blob_dataset
 from volseg.testing._memory import MemoryUse, peak_rss_mib_of
 from volseg.testing._slices import truncate_file, write_slices
@@ -8,6 +9,7 @@ __all__ = [
     "MemoryUse",
     "blob_images",
     "peak_rss_mib_of",
+    "run_volseg",
     "truncate_file",
     "write_blob_dataset",
     "write_slices",

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from volseg.config import validated
 from volseg.errors import ConfigError
 
 
@@ -84,18 +85,9 @@ class TrainConfig(BaseModel):
         Path(path).write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
-    )
-
-
 def make_config(values: dict[str, Any], *, where: str = "config") -> TrainConfig:
     """Build a :class:`TrainConfig`, turning validation errors into one :class:`ConfigError`."""
-    try:
-        return TrainConfig(**values)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid training {where}: {_problems(exc)}") from None
+    return validated(TrainConfig, values, what=f"training {where}")
 
 
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:

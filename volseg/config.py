@@ -1,0 +1,38 @@
+"""Validated, frozen configs at the file/CLI boundary: one way to turn pydantic's
+validation errors into a :class:`~volseg.errors.ConfigError` that names every field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError
+
+from volseg.errors import ConfigError
+
+__all__ = ["validated"]
+
+T = TypeVar("T")
+
+
+def _field(loc: tuple[Any, ...], style: Literal["flag", "key"]) -> str:
+    if style == "flag":
+        return "--" + "-".join(str(p) for p in loc).replace("_", "-")
+    return ".".join(str(p) for p in loc) or "config"
+
+
+def validated(
+    build: Callable[..., T],
+    values: Mapping[str, Any],
+    *,
+    what: str,
+    style: Literal["flag", "key"] = "key",
+) -> T:
+    """``build(**values)``; a pydantic ``ValidationError`` becomes one ``ConfigError``
+    ("invalid WHAT: field: problem; ..."), fields named as ``--cli-flags`` or ``dotted.keys``.
+    """
+    try:
+        return build(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_field(tuple(e['loc']), style)}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid {what}: {problems}") from None
