@@ -172,3 +172,14 @@ def test_metadata_is_plain_json(tmp_path):
         "created",
         "inputs",
     }
+
+
+def test_default_chunks_stream_2d_tiles_and_are_used_by_default(tmp_path):
+    from volseg.io import default_chunks
+
+    assert default_chunks((1800, 2300, 1920), "uint8") == (16, 512, 512)
+    assert default_chunks((1800, 2300, 1920), "uint16") == (8, 512, 512)
+    assert default_chunks((1800, 2300, 1920), "float32") == (4, 512, 512)
+    assert default_chunks((3, 100, 700), "uint8") == (3, 100, 512)  # clipped to the volume
+    store = VolumeStore.create(tmp_path / "v.zarr", shape=(40, 600, 600), dtype="uint8")
+    assert store.image(0).chunks == (16, 512, 512)

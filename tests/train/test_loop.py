@@ -174,3 +174,21 @@ def test_prior_correction_offsets_are_stored_and_undo_the_weights(blobs, tmp_pat
     logits = torch.tensor([[[0.0]], [[0.5]]])
     assert decide(logits).item() == 1
     assert decide(logits, logit_offsets(torch.tensor([0.2, 1.8]))).item() == 0
+
+
+def test_early_stopping_and_sgd(blobs, tmp_path):
+    # lr so small that validation IoU cannot improve after the first epoch: stops after
+    # 1 + early_stopping epochs instead of running all 10
+    cfg = _config(
+        blobs,
+        tmp_path / "es",
+        optimizer="sgd",
+        lr=1e-9,
+        momentum=0.9,
+        epochs=10,
+        crops=8,
+        early_stopping=2,
+    )
+    result = train(cfg, progress=False)
+    assert len(result.history) == 3
+    assert result.best_epoch == 1
