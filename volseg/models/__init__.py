@@ -14,6 +14,7 @@ from volseg.models._checkpoint import (
     save_checkpoint,
 )
 from volseg.models._device import autocast, resolve_device
+from volseg.models._fuse import fuse_for_inference
 from volseg.models._registry import available_models, build_model, register_model
 from volseg.models._segnet import SegNet, segnet
 from volseg.models._unet import UNet, unet_small
@@ -31,6 +32,7 @@ __all__ = [
     "autocast",
     "available_models",
     "build_model",
+    "fuse_for_inference",
     "load_checkpoint",
     "pad_to_alignment",
     "predict_logits",
