@@ -139,3 +139,23 @@ def test_cli_segment_then_evaluate(inputs, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert "| soma |" in res.stdout
+
+
+def test_default_blocks_span_whole_slices_so_each_tile_runs_once() -> None:
+    from volseg.segment._segment import segment_plan
+    from volseg.tiling import TileGrid
+
+    grid = segment_plan((1800, 2300, 1920), (16, 512, 512), None)
+    assert grid.grid_shape == (113, 1, 1)  # one chunk deep, whole 2300 x 1920 slices
+    huge = segment_plan((100, 8192, 8192), (16, 512, 512), None)
+    assert huge.block_shape == (16, 4096, 4096)  # slices above 16 Mi px are split
+    assert segment_plan((8, 64, 64), (2, 32, 32), (2, 32, 64)).block_shape == (2, 32, 64)
+    # why: 1024² blocks would run the tiles along block borders twice
+    tiles = TileGrid((2300, 1920), 512, 128)
+    once = len(tiles.tiles_touching(0, 2300, 0, 1920))
+    split = sum(
+        len(tiles.tiles_touching(y, min(y + 1024, 2300), x, min(x + 1024, 1920)))
+        for y in range(0, 2300, 1024)
+        for x in range(0, 1920, 1024)
+    )
+    assert split / once == pytest.approx(1.6)

@@ -17,12 +17,14 @@ _VAR_FLOOR = 1e-6
 
 
 class Accumulator:
-    """Weighted sums of tile probabilities over one block, in float32.
+    """Weighted sums of tile probabilities over one plane of a block, in float32.
 
-    Every tile is added with :meth:`add` in the global tile order (per slice), so each
-    pixel's sum has the same operands in the same order whatever the block: the result is
-    bit-identical across block layouts. Only elementwise numpy operations are used (a
-    multiply, then an add: never a fused multiply-add), which round the same everywhere.
+    The predictor blends one slice at a time (memory: a few planes, whatever the block's
+    depth), then :meth:`reset` s for the next. Every tile is added with :meth:`add` in the
+    global tile order, so each pixel's sum has the same operands in the same order whatever
+    the block: the result is bit-identical across block layouts. Only elementwise numpy
+    operations are used (a multiply, then an add: never a fused multiply-add), which round
+    the same everywhere.
     """
 
     def __init__(
@@ -37,10 +39,16 @@ class Accumulator:
         self.block = block
         self.window = window
         self.weights = weights
-        nz, ny, nx = block.shape
-        self.sum = np.zeros((num_classes, nz, ny, nx), np.float32)
+        _, ny, nx = block.shape
+        self.sum = np.zeros((num_classes, ny, nx), np.float32)
         self.sum2 = np.zeros_like(self.sum) if second_moment else None
         self.weight_sum = np.zeros((ny, nx), np.float32)
+
+    def reset(self) -> None:
+        """Clear the probability sums (the weight sum is the same for every slice)."""
+        self.sum.fill(0.0)
+        if self.sum2 is not None:
+            self.sum2.fill(0.0)
 
     def _where(self, tile: Tile) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
         """(block slices, tile slices) of the tile's non-zero weights inside the block."""
@@ -63,8 +71,8 @@ class Accumulator:
         else:
             self.weight_sum[by, bx] += self.weights[ty, tx]
 
-    def add(self, z: int, tile: Tile, probabilities: np.ndarray | None) -> None:
-        """Add one tile's ``(K, tile, tile)`` probabilities at slice ``z`` (block-relative).
+    def add(self, tile: Tile, probabilities: np.ndarray | None) -> None:
+        """Add one tile's ``(K, tile, tile)`` probabilities to the current slice.
 
         ``None`` is a skipped tile: probability 1 for class 0.
         """
@@ -75,18 +83,18 @@ class Accumulator:
         unit = self.window == "crop-centre"
         w = None if unit else self.weights[ty, tx]
         if probabilities is None:
-            self.sum[0, z, by, bx] += np.float32(1.0) if w is None else w
+            self.sum[0, by, bx] += np.float32(1.0) if w is None else w
             if self.sum2 is not None:
-                self.sum2[0, z, by, bx] += np.float32(1.0) if w is None else w
+                self.sum2[0, by, bx] += np.float32(1.0) if w is None else w
             return
         p = probabilities[:, ty, tx]
         wp = p if w is None else p * w
-        self.sum[:, z, by, bx] += wp
+        self.sum[:, by, bx] += wp
         if self.sum2 is not None:
-            self.sum2[:, z, by, bx] += wp * p
+            self.sum2[:, by, bx] += wp * p
 
     def probabilities(self) -> np.ndarray:
-        """Blended ``(K, z, y, x)`` float32 probabilities: weighted sum / weight sum."""
+        """Blended ``(K, y, x)`` float32 probabilities of the slice: weighted sum / weight sum."""
         return self.sum / self.weight_sum
 
     def disagreement(self, mean: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -75,6 +75,25 @@ def _as_index(index: np.ndarray) -> slice | np.ndarray:
     return index
 
 
+class _BlockOutputs:
+    """The outputs of a block, filled one slice at a time."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        num_classes: int,
+        outputs: frozenset[Output],
+        probability_dtype: ProbabilityDtype,
+    ) -> None:
+        self.labels = np.zeros(shape, np.uint8)
+        self.probabilities = (
+            np.zeros((num_classes, *shape), probability_dtype)
+            if "probabilities" in outputs
+            else None
+        )
+        self.uncertainty = np.zeros(shape, np.float16) if "uncertainty" in outputs else None
+
+
 def _gather(x: np.ndarray, zi: slice | np.ndarray, yi: slice | np.ndarray, xi: Any) -> np.ndarray:
     return x[zi][:, yi][:, :, xi]
 
@@ -306,6 +325,8 @@ class BlockPredictor:
         return np.stack([torch.softmax(logits[i], dim=0).numpy() for i in range(n)])
 
     def _input_of(self, block: Box, data: np.ndarray, data_box: Box) -> tuple[np.ndarray, Box]:
+        """The raw voxels of the block's read region (normalized per tile, so a block holds
+        its input at the image's own dtype, not float32)."""
         if data.ndim != 3 or tuple(data.shape) != data_box.shape:
             raise InputError(
                 f"block {block}: the data shape {data.shape} is not that of its box {data_box}"
@@ -316,8 +337,8 @@ class BlockPredictor:
                 f"block {block} needs the region {region} but the data given covers {data_box}; "
                 "read BlockPredictor.read_region(block)"
             )
-        x = np.asarray(data[region.relative_to(data_box)], dtype=np.float32)
-        if not np.isfinite(x).all():
+        x = np.asarray(data[region.relative_to(data_box)])
+        if not np.issubdtype(x.dtype, np.integer) and not np.isfinite(x).all():
             bad = tuple(
                 int(i) + s
                 for i, s in zip(np.argwhere(~np.isfinite(x))[0], region.start, strict=True)
@@ -326,8 +347,6 @@ class BlockPredictor:
                 f"block {block}: non-finite input value at voxel (z, y, x) = {bad}; replace it "
                 "in the image before segmenting"
             )
-        x = x - np.float32(self.mean)
-        x /= np.float32(self.std)
         return x, region
 
     def predict(self, block: Box, data: np.ndarray, data_box: Box) -> BlockResult:
@@ -376,12 +395,14 @@ class BlockPredictor:
                 _as_index(xs - region.start[2]),
             )
         half = self.z_halo
+        out = _BlockOutputs(block.shape, self.num_classes, self.outputs, self.probability_dtype)
         pending: list[list[Any]] = []  # [z in block, tile, probabilities | None | _WAIT]
         run = skipped = passes = padded = 0
         slots = 0
+        current = 0  # the slice being blended
 
         def flush(n: int) -> None:
-            nonlocal passes, padded, slots
+            nonlocal passes, padded, slots, current
             if n:
                 probs = self._forward(n)
                 passes, padded = passes + 1, padded + self.batch_size - n
@@ -389,7 +410,10 @@ class BlockPredictor:
                 for i, entry in enumerate(waiting):
                     entry[2] = probs[i]
             for zr, tile, p in pending:
-                acc.add(zr, tile, p)
+                if zr != current:  # every tile of the slice before is in: decide it
+                    self._decide(acc, out, current)
+                    current = zr
+                acc.add(tile, p)
             pending.clear()
             slots = 0
 
@@ -398,32 +422,31 @@ class BlockPredictor:
             zi = _as_index(zs)
             for tile in tiles:
                 rows, cols = index[tile.index]
-                if self.skip == "empty":
-                    inp = _gather(x, zi, rows, cols)
-                    if inp.min() == inp.max():
-                        pending.append([z - z0, tile, None])
-                        skipped += 1
-                        continue
-                    self._batch[slots] = inp
-                else:
-                    self._batch[slots] = _gather(x, zi, rows, cols)
+                inp = _gather(x, zi, rows, cols)
+                if self.skip == "empty" and inp.min() == inp.max():
+                    pending.append([z - z0, tile, None])
+                    skipped += 1
+                    continue
+                slot = self._batch[slots]
+                np.subtract(inp, np.float32(self.mean), out=slot, dtype=np.float32)
+                slot /= np.float32(self.std)
                 pending.append([z - z0, tile, _WAIT])
                 slots += 1
                 run += 1
                 if slots == self.batch_size:
                     flush(slots)
         flush(slots)
-        return self._finish(block, acc, BlockStats(run, skipped, passes, padded, 0.0), t0)
+        self._decide(acc, out, current)
+        stats = BlockStats(run, skipped, passes, padded, time.perf_counter() - t0)
+        return BlockResult(block, out.labels, out.probabilities, out.uncertainty, stats)
 
-    def _finish(self, block: Box, acc: Accumulator, stats: BlockStats, t0: float) -> BlockResult:
+    def _decide(self, acc: Accumulator, out: _BlockOutputs, z: int) -> None:
+        """Labels (and the optional outputs) of block slice ``z`` from its blended sums."""
         probs = acc.probabilities()
         labels = decide(probs, self.offsets)
-        uncertainty = None
-        if "uncertainty" in self.outputs:
-            uncertainty = acc.disagreement(probs, labels).astype(np.float16)
-        out = quantize(probs, self.probability_dtype) if "probabilities" in self.outputs else None
-        seconds = time.perf_counter() - t0
-        stats = BlockStats(
-            stats.tiles_run, stats.tiles_skipped, stats.forward_passes, stats.padded_slots, seconds
-        )
-        return BlockResult(block, labels, out, uncertainty, stats)
+        out.labels[z] = labels
+        if out.uncertainty is not None:
+            out.uncertainty[z] = acc.disagreement(probs, labels)
+        if out.probabilities is not None:
+            out.probabilities[:, z] = quantize(probs, self.probability_dtype)
+        acc.reset()

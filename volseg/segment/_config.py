@@ -13,8 +13,8 @@ class SegmentConfig(BaseModel):
     """Everything that decides a segmentation run.
 
     ``None`` means "derive": the tile size and batch size from the model and the device,
-    the overlap from the tile, the block shape from the output chunks (see
-    docs/tiling.md). ``scheduler`` None starts a local cluster unless
+    the overlap from the tile, the block shape from the output chunks (one chunk deep,
+    whole slices; see docs/tiling.md). ``scheduler`` None starts a local cluster unless
     ``DASK_SCHEDULER_ADDRESS`` is set.
     """
 

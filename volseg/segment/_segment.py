@@ -11,7 +11,7 @@ import numpy as np
 import zarr
 
 from volseg.errors import ConfigError
-from volseg.geometry import Block, Box
+from volseg.geometry import Block, BlockGrid, Box
 from volseg.infer import (
     BlockPredictor,
     Output,
@@ -33,6 +33,26 @@ def _array(group: zarr.Group, path: str) -> zarr.Array:
     if not isinstance(node, zarr.Array):
         raise ConfigError(f"{group.store}: {path} is not an array; is this a segmentation output?")
     return node
+
+
+#: In-plane extent of a default block: whole slices up to this many pixels.
+PLANE_VOXELS = 2**24
+
+
+def segment_plan(
+    shape: tuple[int, ...], chunks: tuple[int, ...], block_shape: tuple[int, ...] | None
+) -> BlockGrid:
+    """The block plan of a run: ``block_shape`` if given, else one chunk deep with whole
+    slices in y/x (up to :data:`PLANE_VOXELS` px, e.g. 4096²; larger slices are split).
+
+    Tiles are 2D: a tile that touches two blocks runs in both, so blocks as wide as the
+    slice run each tile once (a 2300 x 1920 slice in 1024² blocks runs 1.6x the tiles).
+    Memory stays bounded: a block holds its raw input and uint8 labels, and blends one
+    slice at a time.
+    """
+    return plan_blocks(
+        shape, chunks, block_shape, target_bytes=chunks[0] * PLANE_VOXELS, bytes_per_voxel=1
+    )
 
 
 @dataclass(frozen=True)
@@ -169,7 +189,7 @@ def segment(
     volume = VolumeStore.open(config.volume)
     volume.require_complete()
     image = volume.image(0)
-    grid = plan_blocks(image.shape, image.chunks, config.block_shape)
+    grid = segment_plan(image.shape, image.chunks, config.block_shape)
     job, resolved = _resolved(config, volume, grid.block(0).box)
     classes = resolved["classes"] or [f"class {i}" for i in range(2)]
     out = Path(config.out)
