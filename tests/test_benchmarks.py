@@ -23,3 +23,18 @@ def test_tiling_benchmark_smoke(smoke_benchmark):
         (w, o) for w in ("gaussian", "uniform", "crop-centre") for o in (0, 32)
     }
     assert all(0.0 <= r["disagreement"] <= 1.0 and r["tiles"] > 0 for r in recs)
+
+
+def test_segment_benchmark_smoke(smoke_benchmark, tmp_path):
+    result = smoke_benchmark("bench_segment.py", "segment_cpu.json")
+    t = result["throughput"]
+    assert set(t) == {"volseg", "naive", "monai", "monai_fused_channels_last"}
+    assert t["volseg"]["volseg_speedup"] == 1.0
+    for r in t.values():
+        assert r["seconds"] > 0 and r["voxels_per_s"] > 0
+        assert 0.9 <= r["label_agreement_in_fov"] <= 1.0
+    assert set(result["per_slice"]) == {"segnet-lite"}
+    assert [m["depth"] for m in result["memory"]] == [2, 4]
+    assert all(m["worker_peak_rss_mib"] > 50 for m in result["memory"])
+    assert [s["workers"] for s in result["scaling"]] == [1, 2]
+    assert "| monai |" in (tmp_path / "segment_cpu.md").read_text()

@@ -1,0 +1,344 @@
+"""Benchmark (issue 5, requirement 8): streaming segmentation of full-size 2300 x 1920 slices.
+
+    python benchmarks/bench_segment.py [--model CKPT] [--depth 4]
+    python benchmarks/bench_segment.py --smoke       # tiny phantom and model, seconds
+
+In one run, on one phantom:
+
+1. throughput of ``volseg segment`` (dask LocalCluster, one worker process per core) against
+   (i) a naive loop over slices and tiles and (ii) MONAI's ``sliding_window_inference``,
+   with the same model, tile, overlap and gaussian blending (σ = tile / 8), and the label
+   agreement inside the field of view; MONAI is also run on the model as volseg runs it
+   (BatchNorm folded, channels-last) to separate the model's speed from the pipeline's;
+2. time per slice with segnet-lite and full SegNet (derived tiling, CPU or CUDA);
+3. peak RSS of a worker for the volume and for twice its depth (same blocks);
+4. scaling from 1 to 2 worker processes.
+
+Writes ``results/segment_<device>.json`` and ``.md`` (or into ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+from _common import RESULTS, machine, now, write_results
+
+from volseg.infer import resolve_device
+from volseg.models import build_model, fuse_for_inference, load_checkpoint, save_checkpoint
+from volseg.phantom import PhantomConfig, generate_phantom
+from volseg.runtime import connect
+from volseg.segment import make_segment_config, segment
+
+
+def _gaussian(tile: int) -> np.ndarray:
+    """MONAI's gaussian importance map (σ = 0.125 × tile), the window volseg uses too."""
+    r = np.arange(tile, dtype=np.float64) - (tile - 1) / 2
+    g = np.exp(-0.5 * (r / (0.125 * tile)) ** 2)
+    w = np.outer(g, g)
+    return (w / w.max()).astype(np.float32)
+
+
+def _starts(n: int, tile: int, step: int) -> list[int]:
+    """Tile starts covering ``n`` px, the last one flush with the end (as MONAI)."""
+    starts = list(range(0, max(n - tile, 0) + 1, step))
+    if starts[-1] + tile < n:
+        starts.append(n - tile)
+    return starts
+
+
+class Reference:
+    """Slice-by-slice references with the checkpoint's normalization and logit offsets."""
+
+    def __init__(self, ckpt_path: Path, tile: int, overlap: int, batch: int) -> None:
+        ckpt = load_checkpoint(ckpt_path)
+        norm = ckpt.metadata["normalization"]
+        self.mean, self.std = float(norm["mean"]), float(norm["std"])
+        offsets = ckpt.metadata.get("logit_offsets")
+        self.offsets = None if offsets is None else np.asarray(offsets, np.float32)
+        self.model = ckpt.model.eval()
+        self.tile, self.overlap, self.batch = tile, overlap, batch
+
+    def _decide(self, probs: np.ndarray) -> np.ndarray:
+        if self.offsets is None:
+            return probs.argmax(0).astype(np.uint8)
+        with np.errstate(divide="ignore"):
+            scores = np.log(probs) + self.offsets[:, None, None]
+        return scores.argmax(0).astype(np.uint8)
+
+    def _normalized(self, image: np.ndarray) -> np.ndarray:
+        return (image.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
+
+    def naive(self, image: np.ndarray) -> np.ndarray:
+        """One tile at a time, numpy blending: the obvious implementation."""
+        x = self._normalized(image)
+        ny, nx = x.shape
+        t, step = self.tile, self.tile - self.overlap
+        w = _gaussian(t)
+        acc: np.ndarray | None = None
+        wsum = np.zeros((ny, nx), np.float32)
+        with torch.inference_mode():
+            for y0 in _starts(ny, t, step):
+                for x0 in _starts(nx, t, step):
+                    inp = torch.from_numpy(np.ascontiguousarray(x[y0 : y0 + t, x0 : x0 + t]))
+                    p = torch.softmax(self.model(inp[None, None]), 1)[0].numpy()
+                    if acc is None:
+                        acc = np.zeros((p.shape[0], ny, nx), np.float32)
+                    acc[:, y0 : y0 + t, x0 : x0 + t] += p * w
+                    wsum[y0 : y0 + t, x0 : x0 + t] += w
+        assert acc is not None
+        return self._decide(acc / wsum)
+
+    def monai(self, image: np.ndarray, model: torch.nn.Module, channels_last: bool) -> np.ndarray:
+        from monai.inferers import sliding_window_inference
+
+        def predictor(t: torch.Tensor) -> torch.Tensor:
+            if channels_last:
+                t = t.contiguous(memory_format=torch.channels_last)
+            return torch.softmax(model(t), 1)
+
+        x = torch.from_numpy(self._normalized(image))[None, None]
+        with torch.inference_mode():
+            p = sliding_window_inference(
+                x,
+                roi_size=(self.tile, self.tile),
+                sw_batch_size=self.batch,
+                predictor=predictor,
+                overlap=self.overlap / self.tile,
+                mode="gaussian",
+                sigma_scale=0.125,
+            )
+        return self._decide(np.asarray(p[0]))
+
+
+def _loop(volume: Path, out: Path, fn: Callable[[np.ndarray], np.ndarray]) -> float:
+    """Run ``fn`` over the slices of ``volume``, writing labels to a zarr array; seconds."""
+    image = zarr.open_array(volume / "0", mode="r")
+    labels = zarr.create_array(
+        out, shape=image.shape, chunks=image.chunks, dtype="uint8", overwrite=True
+    )
+    t0 = time.perf_counter()
+    for z in range(image.shape[0]):
+        labels[z] = fn(np.asarray(image[z]))
+    return time.perf_counter() - t0
+
+
+def _segment(volume: Path, model: Path, out: Path, **options: Any) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    result = segment(
+        make_segment_config(
+            {"volume": str(volume), "model": str(model), "out": str(out), "overwrite": True}
+            | options
+        ),
+        progress=False,
+    )
+    wall = time.perf_counter() - t0
+    if not result.ok:
+        raise SystemExit(f"segment failed: {result.summary.failed}")
+    return {"wall_s": wall, "blocks_s": result.summary.seconds, "config": result.config}
+
+
+def _peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _checkpoint(path: Path, name: str, classes: int, mean: float, std: float) -> Path:
+    torch.manual_seed(0)
+    model = build_model(name, in_channels=1, num_classes=classes).eval()
+    save_checkpoint(
+        path,
+        model,
+        architecture=name,
+        arguments={"in_channels": 1, "num_classes": classes},
+        metadata={"normalization": {"mean": mean, "std": std}, "note": "seeded, untrained"},
+    )
+    return path
+
+
+def _fov(shape: tuple[int, ...]) -> np.ndarray:
+    """The phantom's circular field of view (diameter: the smaller slice side)."""
+    ny, nx = shape[-2:]
+    yy, xx = np.ogrid[:ny, :nx]
+    r = min(ny, nx) / 2
+    return (yy - (ny - 1) / 2) ** 2 + (xx - (nx - 1) / 2) ** 2 <= r * r
+
+
+def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    device = "cuda" if resolve_device(args.device).type == "cuda" else "cpu"
+    threads = args.threads
+    torch.set_num_threads(threads)
+    shape = (args.depth, args.height, args.width)
+    volume = work / "phantom.zarr"
+    generate_phantom(volume, PhantomConfig(shape=shape, seed=3), overwrite=True, progress=False)
+    image = zarr.open_array(volume / "0", mode="r")
+    sample = np.asarray(image[0], np.float32)
+    mean, std = float(sample.mean()), float(sample.std())
+    model = args.model or _checkpoint(work / "lite.pt", "segnet-lite", 3, mean, std)
+    voxels = math.prod(shape)
+    tile, overlap, batch = args.tile, args.overlap, args.batch
+    common = {"tile": tile, "overlap": overlap, "batch_size": batch, "device": device}
+
+    # 1. throughput and agreement
+    seg = _segment(volume, model, work / "volseg.zarr", workers=threads, **common)
+    labels = {"volseg": zarr.open_array(work / "volseg.zarr/labels/segmentation/0")[:]}
+    ref = Reference(Path(model), tile, overlap, batch)
+    fast = fuse_for_inference(ref.model).to(memory_format=torch.channels_last)
+    runs = {
+        "naive": ref.naive,
+        "monai": lambda im: ref.monai(im, ref.model, channels_last=False),
+        "monai_fused_channels_last": lambda im: ref.monai(im, fast, channels_last=True),
+    }
+    seconds = {"volseg": seg["wall_s"]}
+    for name, fn in runs.items():
+        seconds[name] = _loop(volume, work / f"{name}.zarr", fn)
+        labels[name] = zarr.open_array(work / f"{name}.zarr")[:]
+    fov = np.broadcast_to(_fov(shape), shape)
+    throughput = {
+        name: {
+            "seconds": round(s, 2),
+            "voxels_per_s": round(voxels / s),
+            "volseg_speedup": round(s / seconds["volseg"], 3),
+            "label_agreement_in_fov": float((labels[name] == labels["volseg"])[fov].mean()),
+        }
+        for name, s in seconds.items()
+    }
+    throughput["volseg"]["blocks_s"] = round(seg["blocks_s"], 2)
+
+    # 2. time per slice, derived tiling
+    per_slice: dict[str, Any] = {}
+    for name in args.per_slice_models:
+        ckpt = model if name == "given" else _checkpoint(work / f"{name}.pt", name, 3, mean, std)
+        one = work / "one.zarr"
+        generate_phantom(
+            one, PhantomConfig(shape=(1, *shape[1:]), seed=3), overwrite=True, progress=False
+        )
+        r = _segment(one, ckpt, work / "one_out.zarr", workers=threads, device=device)
+        per_slice[name] = {
+            "seconds_per_slice": round(r["blocks_s"], 2),
+            "wall_s_with_startup": round(r["wall_s"], 2),
+            "tile": r["config"]["tile"],
+            "overlap": r["config"]["overlap"],
+            "batch_size": r["config"]["batch_size"],
+        }
+
+    # 3. peak RSS per worker against depth (same blocks: one slice each)
+    memory = []
+    for depth in (args.depth, 2 * args.depth):
+        vol = work / f"depth{depth}.zarr"
+        generate_phantom(
+            vol,
+            PhantomConfig(shape=(depth, *shape[1:]), seed=3),
+            chunks=(1, 512, 512),
+            overwrite=True,
+            progress=False,
+        )
+        with connect(n_workers=1, threads_per_worker=1) as client:
+            client.run(lambda: None)
+            address = client.scheduler_info()["address"]
+            r = _segment(vol, model, work / "mem_out.zarr", scheduler=address, **common)
+            rss = next(iter(client.run(_peak_rss_mib).values()))
+        memory.append({"depth": depth, "worker_peak_rss_mib": round(rss, 1), "wall_s": r["wall_s"]})
+    memory_change = memory[1]["worker_peak_rss_mib"] / memory[0]["worker_peak_rss_mib"] - 1
+
+    # 4. scaling over worker processes (one thread each)
+    scaling = []
+    for workers in sorted({1, threads}):
+        r = _segment(
+            volume, model, work / "scale.zarr", workers=workers, threads_per_worker=1, **common
+        )
+        scaling.append({"workers": workers, "blocks_s": round(r["blocks_s"], 2)})
+    speedup = scaling[0]["blocks_s"] / scaling[-1]["blocks_s"]
+
+    return {
+        "benchmark": "segment",
+        "machine": machine(torch=torch.__version__, device=device, threads=threads),
+        "created": now(),
+        "volume_shape": list(shape),
+        "model": str(model) if args.model else "segnet-lite (seeded, untrained)",
+        "tile": tile,
+        "overlap": overlap,
+        "batch_size": batch,
+        "throughput": throughput,
+        "per_slice": per_slice,
+        "memory": memory,
+        "memory_change_doubling_depth": round(memory_change, 4),
+        "scaling": scaling,
+        "scaling_speedup": round(speedup, 3),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    t = result["throughput"]
+    lines = [
+        f"Segmentation of a {' x '.join(map(str, result['volume_shape']))} phantom on "
+        f"{result['machine']['threads']} {result['machine']['device']} threads "
+        f"({result['model']}; tile {result['tile']}, overlap {result['overlap']}, gaussian, "
+        f"batch {result['batch_size']}); {result['created']}.",
+        "",
+        "| pipeline | seconds | voxels/s | volseg speed-up | labels = volseg in FOV |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in t.items():
+        lines.append(
+            f"| {name} | {r['seconds']} | {r['voxels_per_s']:,} | {r['volseg_speedup']:.2f}x | "
+            f"{100 * r['label_agreement_in_fov']:.3f} % |"
+        )
+    lines += ["", "| model | s / slice | tile | overlap | batch |", "|---|---:|---:|---:|---:|"]
+    for name, r in result["per_slice"].items():
+        lines.append(
+            f"| {name} | {r['seconds_per_slice']} | {r['tile']} | {r['overlap']} | "
+            f"{r['batch_size']} |"
+        )
+    mem = ", ".join(f"depth {m['depth']}: {m['worker_peak_rss_mib']} MiB" for m in result["memory"])
+    lines += [
+        "",
+        f"Worker peak RSS: {mem} ({100 * result['memory_change_doubling_depth']:+.1f} %).",
+        "Scaling: "
+        + ", ".join(f"{s['workers']} worker(s) {s['blocks_s']} s" for s in result["scaling"])
+        + f" ({result['scaling_speedup']:.2f}x).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint (default: seeded)")
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--height", type=int, default=2300)
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--per-slice-models", default="segnet-lite,segnet")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    args.per_slice_models = args.per_slice_models.split(",")
+    if args.smoke:
+        args.depth, args.height, args.width = 2, 160, 128
+        args.tile, args.overlap, args.per_slice_models = 64, 16, ["segnet-lite"]
+    with tempfile.TemporaryDirectory(prefix="volseg-bench-", dir=args.work) as tmp:
+        result = run(args, Path(tmp))
+    device = result["machine"]["device"]
+    name = f"segment_{device}"
+    out = args.out or (Path(tempfile.mkdtemp(prefix="volseg-smoke-")) if args.smoke else RESULTS)
+    write_results(out, name, result, table(result))
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()
