@@ -3,6 +3,7 @@
 from volseg.io._info import describe, format_info
 from volseg.io._ingest import GROUND_TRUTH, ingest
 from volseg.io._layout import default_chunks
+from volseg.io._link import link_tree
 from volseg.io._provenance import provenance
 from volseg.io._pyramid import build_pyramid, downsample
 from volseg.io._sources import SliceSource, open_source
@@ -19,6 +20,7 @@ __all__ = [
     "downsample",
     "format_info",
     "ingest",
+    "link_tree",
     "open_labels",
     "open_source",
     "open_volume",

@@ -4,8 +4,6 @@ and optional probability and uncertainty arrays."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -14,29 +12,12 @@ import numpy as np
 import zarr
 
 from volseg.errors import ConfigError, StoreExistsError
-from volseg.io import VolumeStore
+from volseg.io import VolumeStore, link_tree
 from volseg.io._layout import compressor
 from volseg.io._store import attrs, prepare_output
 
 SEGMENTATION = "segmentation"
 ProbabilityFormat = Literal["float16", "uint8"]
-
-
-def _link_tree(src: Path, dst: Path) -> str:
-    """Recreate ``src`` under ``dst`` with hard links (copies across file systems)."""
-    mode = "hardlink"
-    for root, _, files in os.walk(src):
-        rel = Path(root).relative_to(src)
-        (dst / rel).mkdir(parents=True, exist_ok=True)
-        for name in files:
-            if name.endswith(".partial"):
-                continue
-            try:
-                os.link(Path(root) / name, dst / rel / name)
-            except OSError:
-                shutil.copy2(Path(root) / name, dst / rel / name)
-                mode = "copy"
-    return mode
 
 
 def create_output(
@@ -65,7 +46,7 @@ def create_output(
     prepare_output(out, overwrite=overwrite)
     out.mkdir(parents=True)
     modes = {
-        _link_tree(volume.path / ds["path"], out / ds["path"])
+        link_tree(volume.path / ds["path"], out / ds["path"])
         for ds in volume.multiscale["datasets"]
     }
     link_mode = "copy" if "copy" in modes else "hardlink"
