@@ -38,3 +38,20 @@ def test_segment_benchmark_smoke(smoke_benchmark, tmp_path):
     assert all(m["worker_peak_rss_mib"] > 50 for m in result["memory"])
     assert [s["workers"] for s in result["scaling"]] == [1, 2]
     assert "| monai |" in (tmp_path / "segment_cpu.md").read_text()
+
+
+def test_reconstruct_benchmark_smoke(smoke_benchmark, tmp_path):
+    result = smoke_benchmark("bench_reconstruct.py", "reconstruct.json")
+    assert result["volume_shape"] == [8, 96, 96]
+    assert [c["class"] for c in result["cases"]] == ["soma", "vessel"]
+    for c in result["cases"]:
+        assert c["n_blocks"] == 4
+        assert c["same_objects"] is True
+        assert c["scipy_equal"] is True
+        v, d, s = c["volseg"], c["dask_image"], c["scipy"]
+        assert v["n_objects"] == d["n_objects"] == s["n_objects"]
+        assert v["seconds"] > 0 and v["voxels_per_s"] > 0 and d["seconds"] > 0
+        assert c["dask_image_over_volseg"] > 0
+    assert [m["depth"] for m in result["memory"]] == [8, 16]
+    assert all(m["worker_peak_rss_mib"] > 50 for m in result["memory"])
+    assert "| soma | volseg |" in (tmp_path / "reconstruct.md").read_text()

@@ -33,3 +33,8 @@ def test_demo_end_to_end_small(tmp_path):
         "overlay_z0002.png",
         "overlay_z0004.png",
     ]
+    # ... and ends with the somas in 3D: objects, table, meshes and their picture
+    objects = VolumeStore.open(p["objects"])
+    assert objects.complete and "soma_objects" in objects.label_names
+    assert r.scores["soma_objects"] >= 0
+    assert p["object_table"].is_file() and p["meshes_picture"].stat().st_size > 10_000

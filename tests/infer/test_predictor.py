@@ -142,6 +142,28 @@ def test_cached_checkpoint_loads_once_and_checks_the_hash(tmp_path: Path) -> Non
     with pytest.raises(CheckpointError, match="expected"):
         cached_checkpoint(path, "0" * 64, "cpu")
     predictor = BlockPredictor.from_checkpoint(first, volume_shape=(2, 300, 200), device="cpu")
-    assert (predictor.grid.tile, predictor.grid.overlap, predictor.context) == (512, 128, 32)
+    # overlapping tiles need no context by default (their borders carry ~no weight)
+    assert (predictor.grid.tile, predictor.grid.overlap, predictor.context) == (512, 128, 0)
+    no_overlap = BlockPredictor.from_checkpoint(
+        first, volume_shape=(2, 300, 200), device="cpu", overlap=0
+    )
+    assert no_overlap.context == 32
     assert (predictor.mean, predictor.std, predictor.batch_size) == (0.5, 0.25, 8)
     assert predictor.offsets is not None and predictor.offsets.tolist() == pytest.approx([0, 0.3])
+
+
+def test_fast_decision_equals_log_argmax_with_first_class_on_ties() -> None:
+    from volseg.infer._blend import decide
+
+    rng = np.random.default_rng(3)
+    p = rng.random((4, 64, 80), dtype=np.float32)
+    p /= p.sum(0)
+    p[:, :4, :4] = 0.25  # four-way ties
+    p[1:, 4:8, :4] = 0.0  # zeros: log(0) = -inf
+    p[0, 4:8, :4] = 1.0
+    offsets = np.array([0.0, -1.2, 0.4, -0.3], np.float32)
+    with np.errstate(divide="ignore"):
+        reference = (np.log(p) + offsets[:, None, None]).argmax(0)
+    assert np.array_equal(decide(p, offsets), reference)
+    assert np.array_equal(decide(p, None), p.argmax(0))
+    assert decide(p, None)[:4, :4].max() == 0  # ties go to the first class

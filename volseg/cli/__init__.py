@@ -6,7 +6,17 @@ import sys
 
 import typer
 
-from volseg.cli import _demo, _evaluate, _info, _ingest, _phantom, _segment, _train  # noqa: F401
+from volseg.cli import (  # noqa: F401
+    _demo,
+    _evaluate,
+    _info,
+    _ingest,
+    _phantom,
+    _reconstruct,
+    _segment,
+    _train,
+    _view,
+)
 from volseg.cli._app import app
 from volseg.errors import VolsegError
 

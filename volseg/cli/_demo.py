@@ -34,4 +34,11 @@ def demo(
         f"  soma IoU {s['iou_soma']:.3f}, BF1 {s['bf1_soma']:.3f}; vessel IoU "
         f"{s['iou_vessel']:.3f}; accuracy {s['accuracy']:.4f}"
     )
+    typer.echo(
+        f"  3D somas                    {s['soma_objects']} objects: {p['objects']}, "
+        f"table {p['object_table']}"
+    )
+    typer.echo(f"  meshes (PLY, GLB scene)     {p['reconstruction']}/meshes/")
+    typer.echo(f"  rendered meshes             {p['meshes_picture']}")
     typer.echo(f"open in napari: napari --plugin napari-ome-zarr {p['segmentation']}")
+    typer.echo(f"  objects too:  napari --plugin napari-ome-zarr {p['objects']}")

@@ -17,6 +17,9 @@ def segment(
     out: Annotated[Path, typer.Option(help="Output store (OUT.zarr).")],
     tile: Annotated[int | None, typer.Option(help="Tile edge in px (default: derived).")] = None,
     overlap: Annotated[float, typer.Option(help="Tile overlap: a fraction (<1) or px.")] = 0.25,
+    context: Annotated[
+        int | None, typer.Option(help="Px of input read around each tile (default: derived).")
+    ] = None,
     window: Annotated[str, typer.Option(help="gaussian, uniform or crop-centre.")] = "gaussian",
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass.")] = None,
     block: Annotated[
@@ -62,6 +65,7 @@ def segment(
             "out": str(out),
             "tile": tile,
             "overlap": int(overlap) if overlap >= 1 else overlap,
+            "context": context,
             "window": window,
             "batch_size": batch_size,
             "block_shape": parse_triple(block, "--block"),

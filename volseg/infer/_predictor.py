@@ -285,7 +285,9 @@ class BlockPredictor:
             batch_size=batch_size,
             device=device,
             normalization=(float(norm["mean"]), float(norm["std"])),
-            context=derive_context(alignment=checkpoint.alignment, context=context),
+            context=derive_context(
+                alignment=checkpoint.alignment, context=context, overlap=overlap_px
+            ),
             logit_offsets=checkpoint.metadata.get("logit_offsets"),
             outputs=outputs,
             skip=skip,

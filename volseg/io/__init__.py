@@ -3,7 +3,7 @@
 from volseg.io._info import describe, format_info
 from volseg.io._ingest import GROUND_TRUTH, ingest
 from volseg.io._layout import default_chunks
-from volseg.io._link import link_tree
+from volseg.io._link import derived_store, link_tree
 from volseg.io._provenance import provenance
 from volseg.io._pyramid import build_pyramid, downsample
 from volseg.io._sources import SliceSource, open_source
@@ -16,6 +16,7 @@ __all__ = [
     "VolumeStore",
     "build_pyramid",
     "default_chunks",
+    "derived_store",
     "describe",
     "downsample",
     "format_info",

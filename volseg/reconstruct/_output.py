@@ -3,7 +3,6 @@ the object table as Parquet and CSV."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,10 +12,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from volseg.errors import ConfigError
-from volseg.io import VolumeStore, link_tree
+from volseg.io import VolumeStore, derived_store
 from volseg.io._layout import OME_VERSION
-from volseg.io._store import attrs, prepare_output
+from volseg.io._store import attrs
 
 OBJECTS_STORE = "objects.zarr"
 OBJECTS_PARQUET = "objects.parquet"
@@ -38,40 +36,13 @@ def create_objects_store(
     Image levels and the ``labels/<semantic>`` image are hard links of the input's files
     (see :func:`volseg.io.link_tree`): no copy, and neither store can change the other.
     """
-    path = Path(path)
-    if path.resolve() == volume.path.resolve():
-        raise ConfigError(f"the output {path} must not be the input store")
-    prepare_output(path, overwrite=overwrite)
-    path.mkdir(parents=True)
-    modes = {
-        link_tree(volume.path / ds["path"], path / ds["path"])
-        for ds in volume.multiscale["datasets"]
-    }
-    if semantic is not None:
-        volume.label_group(semantic)  # raises, naming the labels there are, if absent
-        root = zarr.open_group(path / "labels", mode="w", zarr_format=3)
-        root.attrs.update({"ome": {"version": OME_VERSION, "labels": [semantic]}})
-        modes.add(link_tree(volume.path / "labels" / semantic, path / "labels" / semantic))
-    zarr_json = {"zarr_format": 3, "node_type": "group", "attributes": {}}
-    (path / "zarr.json").write_text(json.dumps(zarr_json))
-    group = zarr.open_group(path, mode="a", zarr_format=3)
-    group.attrs.update(
-        {
-            "ome": attrs(volume.group)["ome"],
-            "volseg": {
-                "format": 1,
-                "complete": False,
-                "voxel_size": list(volume.voxel_size),
-                "unit": "micrometer",
-                "provenance": dict(provenance),
-                "image_source": {
-                    "path": str(volume.path.resolve()),
-                    "mode": "copy" if "copy" in modes else "hardlink",
-                },
-            },
-        }
+    return derived_store(
+        volume,
+        path,
+        provenance=provenance,
+        overwrite=overwrite,
+        labels=[semantic] if semantic is not None else [],
     )
-    return VolumeStore(path, group)
 
 
 def create_instance_labels(

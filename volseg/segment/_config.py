@@ -25,6 +25,7 @@ class SegmentConfig(BaseModel):
     out: str
     tile: int | None = Field(None, ge=16)
     overlap: float | int = Field(0.25, ge=0)  #: a fraction of the tile (< 1) or pixels
+    context: int | None = Field(None, ge=0)  #: px read around each tile (default: derived)
     window: Literal["gaussian", "uniform", "crop-centre"] = "gaussian"
     batch_size: int | None = Field(None, ge=1)
     block_shape: tuple[int, int, int] | None = None

@@ -3,18 +3,15 @@ and optional probability and uncertainty arrays."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import zarr
 
 from volseg.errors import ConfigError, StoreExistsError
-from volseg.io import VolumeStore, link_tree
+from volseg.io import VolumeStore, derived_store
 from volseg.io._layout import compressor
-from volseg.io._store import attrs, prepare_output
 
 SEGMENTATION = "segmentation"
 ProbabilityFormat = Literal["float16", "uint8"]
@@ -38,42 +35,15 @@ def create_output(
     ``probabilities`` is ``(class, z, y, x)`` float16 or uint8 (p × 255, rounded);
     ``uncertainty`` is ``(z, y, x)`` float16 in [0, 1].
     """
-    out = Path(out)
-    if out.resolve() == volume.path.resolve():
-        raise ConfigError(f"the output {out} must not be the input volume")
     if len(classes) > 255:
         raise ConfigError(f"{len(classes)} classes do not fit uint8 labels")
-    prepare_output(out, overwrite=overwrite)
-    out.mkdir(parents=True)
-    modes = {
-        link_tree(volume.path / ds["path"], out / ds["path"])
-        for ds in volume.multiscale["datasets"]
-    }
-    link_mode = "copy" if "copy" in modes else "hardlink"
-    meta = attrs(volume.group)
-    zarr_json = {"zarr_format": 3, "node_type": "group", "attributes": {}}
-    (out / "zarr.json").write_text(json.dumps(zarr_json))
-    group = zarr.open_group(out, mode="a", zarr_format=3)
-    group.attrs.update(
-        {
-            "ome": meta["ome"],
-            "volseg": {
-                "format": 1,
-                "complete": False,
-                "voxel_size": list(volume.voxel_size),
-                "unit": "micrometer",
-                "provenance": dict(provenance),
-                "image_source": {"path": str(volume.path.resolve()), "mode": link_mode},
-            },
-        }
-    )
-    store = VolumeStore(out, group)
+    if probabilities not in (None, "float16", "uint8"):
+        raise ConfigError(f"probabilities must be float16 or uint8, got {probabilities!r}")
+    store = derived_store(volume, out, provenance=provenance, overwrite=overwrite)
     store.create_labels(SEGMENTATION, classes=classes, dtype="uint8")
     image = store.image(0)
     if probabilities is not None:
-        if probabilities not in ("float16", "uint8"):
-            raise ConfigError(f"probabilities must be float16 or uint8, got {probabilities!r}")
-        group.create_array(
+        store.group.create_array(
             "probabilities",
             shape=(len(classes), *image.shape),
             chunks=(1, *image.chunks),
@@ -84,7 +54,7 @@ def create_output(
             attributes={"classes": list(classes), "scale": 255 if probabilities == "uint8" else 1},
         )
     if uncertainty:
-        group.create_array(
+        store.group.create_array(
             "uncertainty",
             shape=image.shape,
             chunks=image.chunks,

@@ -25,7 +25,13 @@ from volseg.models import load_checkpoint
 from volseg.runtime import Ledger, RunLock, RunSummary, connect, plan_blocks, run_blocks
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
-from volseg.tiling import TileGrid, WindowKind, derive_batch_size, derive_tiling
+from volseg.tiling import (
+    TileGrid,
+    WindowKind,
+    derive_batch_size,
+    derive_context,
+    derive_tiling,
+)
 
 
 def _array(group: zarr.Group, path: str) -> zarr.Array:
@@ -67,6 +73,7 @@ class BlockJob:
     device: Literal["cpu", "cuda"]
     tile: int
     overlap: int
+    context: int
     window: WindowKind
     batch_size: int
     skip: SkipPolicy
@@ -86,6 +93,7 @@ class BlockJob:
             device=self.device,
             tile=self.tile,
             overlap=self.overlap,
+            context=self.context,
             window=self.window,
             batch_size=self.batch_size,
             outputs=frozenset(outputs),
@@ -140,6 +148,7 @@ def _resolved(
     tile, overlap = derive_tiling(
         alignment=ckpt.alignment, tile=config.tile, overlap=config.overlap, device=device
     )
+    context = derive_context(alignment=ckpt.alignment, context=config.context, overlap=overlap)
     params = sum(p.numel() for p in ckpt.model.parameters())
     batch = config.batch_size
     if batch is None:
@@ -156,6 +165,7 @@ def _resolved(
         device=device,
         tile=tile,
         overlap=overlap,
+        context=context,
         window=config.window,
         batch_size=batch,
         skip=config.skip,
@@ -167,6 +177,7 @@ def _resolved(
         "device": device,
         "tile": tile,
         "overlap": overlap,
+        "context": context,
         "batch_size": batch,
         "weights_sha256": ckpt.sha256,
         "classes": ckpt.metadata.get("classes"),

@@ -107,7 +107,7 @@ def derive_tiling(
     return tile, overlap
 
 
-def derive_context(*, alignment: int, context: int | None = None) -> int:
+def derive_context(*, alignment: int, context: int | None = None, overlap: int = 0) -> int:
     """Pixels of real data read around every tile (and discarded after the forward pass).
 
     Parameters
@@ -115,7 +115,13 @@ def derive_context(*, alignment: int, context: int | None = None) -> int:
     alignment : int
         The model's input size multiple.
     context : int, optional
-        The wanted context; default ``max(MIN_CONTEXT, alignment)``.
+        The wanted context. Default: 0 when tiles overlap by at least ``2 * MIN_CONTEXT``
+        px (their borders then carry almost no blending weight: 0.2 % of the centre's at
+        32 px from the edge of a gaussian window, none with crop-centre), else
+        ``max(MIN_CONTEXT, alignment)``. Context costs compute: 32 px around a 512 px tile
+        is 27 % more pixels per forward pass.
+    overlap : int, default 0
+        The tile overlap in px, for the default.
 
     Returns
     -------
@@ -134,7 +140,7 @@ def derive_context(*, alignment: int, context: int | None = None) -> int:
     if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment < 1:
         raise ConfigError(f"alignment must be a positive integer, got {alignment!r}")
     if context is None:
-        context = max(MIN_CONTEXT, alignment)
+        context = 0 if overlap >= 2 * MIN_CONTEXT else max(MIN_CONTEXT, alignment)
     if isinstance(context, bool) or not isinstance(context, int) or context < 0:
         raise ConfigError(f"context must be a non-negative integer, got {context!r}")
     unit = alignment // math.gcd(2, alignment)

@@ -1,7 +1,8 @@
-"""Pictures: error overlays in the study's colour code and comparison figures."""
+"""Pictures: error overlays in the study's colour code, comparison figures, 3D meshes."""
 
 from volseg.viz._curves import plot_training_curves
 from volseg.viz._figures import comparison_figure, save_figure
+from volseg.viz._meshes import render_meshes
 from volseg.viz._overlay import (
     MAX_DISPLAY_SIDE,
     OVERLAY_COLOURS,
@@ -22,5 +23,6 @@ __all__ = [
     "plot_training_curves",
     "reduce_image",
     "reduce_labels",
+    "render_meshes",
     "save_figure",
 ]

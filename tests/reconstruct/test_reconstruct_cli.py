@@ -1,0 +1,93 @@
+"""``volseg reconstruct`` end to end on a phantom, and ``volseg view``'s server."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.ndimage as ndi
+import trimesh
+import zarr
+
+from volseg.phantom import PhantomConfig, generate_phantom
+from volseg.reconstruct import read_swc
+from volseg.testing import run_volseg
+from volseg.view import neuroglancer_state, neuroglancer_url, serve_store
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("recon") / "phantom.zarr"
+    generate_phantom(
+        path, PhantomConfig(shape=(24, 128, 128), seed=5), chunks=(8, 64, 64), progress=False
+    )
+    return path
+
+
+def test_reconstruct_writes_objects_table_meshes_and_skeletons(phantom: Path, tmp_path: Path):
+    out = tmp_path / "objects"
+    args = ["reconstruct", phantom, "--out", out, "--labels", "ground_truth", "--workers", "1"]
+    res = run_volseg(*args, "--formats", "ply,obj,stl,glb", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    table = pd.read_parquet(out / "objects.parquet")
+    gt = zarr.open_array(phantom / "labels/ground_truth/0")[:]
+    _, n = ndi.label(gt == 1, structure=np.ones((3, 3, 3)))
+    assert len(table) == n > 0 and f"{n} objects" in res.stdout
+    assert table["mesh_watertight"].all()
+    # the mesh encloses about the object's voxel volume (big enough objects)
+    big = table[table["voxels"] >= 200]
+    assert len(big) > 0
+    assert np.allclose(big["mesh_volume_um3"], big["volume_um3"], rtol=0.25)
+    for fmt in ("ply", "obj", "stl"):
+        assert len(list((out / "meshes").glob(f"object_*.{fmt}"))) == n
+    scene = trimesh.load(out / "meshes" / "scene.glb")
+    assert isinstance(scene, trimesh.Scene) and len(scene.geometry) == n
+    assert "napari --plugin napari-ome-zarr" in res.stdout
+    # the same command again refuses to overwrite, and says how
+    again = run_volseg(*args, "--no-progress")
+    assert again.returncode != 0 and "--overwrite" in again.stderr
+
+
+def test_vessels_get_swc_skeletons(phantom: Path, tmp_path: Path):
+    out = tmp_path / "vessels"
+    res = run_volseg(
+        "reconstruct", phantom, "--out", out, "--labels", "ground_truth", "--classes", "vessel",
+        "--skeletons", "all", "--no-meshes", "--workers", "1", "--no-progress",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    table = pd.read_csv(out / "objects.csv")
+    assert len(table) > 0 and (table["skeleton_length_um"] > 0).any()
+    combined = read_swc(out / "skeletons" / "all.swc")
+    assert len(combined.nodes) > 0 and combined.nodes.shape[1] == 3
+    assert not (out / "meshes").exists()
+
+
+def test_unknown_class_is_named_with_the_choices(phantom: Path, tmp_path: Path):
+    res = run_volseg(
+        "reconstruct", phantom, "--out", tmp_path / "x", "--labels", "ground_truth",
+        "--classes", "axon", "--workers", "1",
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert "axon" in res.stderr and "soma" in res.stderr
+
+
+def test_view_serves_the_store_with_cors_and_links_neuroglancer(phantom: Path):
+    with serve_store(phantom, port=0) as server:
+        with urllib.request.urlopen(server.url + "zarr.json", timeout=10) as resp:
+            assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            meta = json.loads(resp.read())
+        assert meta["attributes"]["ome"]["multiscales"]
+        request = urllib.request.Request(server.url + "zarr.json", method="OPTIONS")
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 204
+        state = neuroglancer_state(server.url, server.store)
+    names = [layer["name"] for layer in state["layers"]]
+    assert names == ["image", "ground_truth"]
+    assert state["layers"][1]["source"] == f"zarr3://{server.url}labels/ground_truth/"
+    url = neuroglancer_url(state)
+    assert json.loads(unquote(url.split("#!", 1)[1])) == state

@@ -1,0 +1,94 @@
+"""``volseg reconstruct``: objects, object table, meshes and skeletons of a segmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from volseg.cli._app import ShowProgress, app, parse_triple
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
+
+
+@app.command()
+def reconstruct(
+    labels_store: Annotated[
+        Path, typer.Argument(help="A segmented store (volseg segment's OUT.zarr, or any store).")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder (objects, tables, meshes).")],
+    labels: Annotated[str, typer.Option(help="Label image of class ids.")] = "segmentation",
+    classes: Annotated[
+        str | None, typer.Option(help="Classes making the objects, e.g. soma (default: soma).")
+    ] = None,
+    connectivity: Annotated[int, typer.Option(help="6, 18 or 26.")] = 26,
+    block: Annotated[
+        str | None, typer.Option(help="Block shape Z,Y,X (whole chunks; default: derived).")
+    ] = None,
+    min_voxels: Annotated[int, typer.Option(help="Drop smaller objects (dust).")] = 0,
+    border: Annotated[
+        str, typer.Option(help="keep or drop objects touching the volume border.")
+    ] = "keep",
+    meshes: Annotated[bool, typer.Option(help="Write a mesh per object.")] = True,
+    formats: Annotated[str, typer.Option(help="Mesh formats: any of ply,obj,stl,glb.")] = "ply,glb",
+    skeletons: Annotated[
+        str, typer.Option(help="SWC skeletons of: elongated, all or none objects.")
+    ] = "elongated",
+    min_elongation: Annotated[
+        float, typer.Option(help="Elongation from which an object is skeletonized.")
+    ] = 3.0,
+    smooth: Annotated[int, typer.Option(help="Taubin smoothing iterations.")] = 10,
+    simplify: Annotated[
+        float | None, typer.Option(help="Keep this fraction of mesh faces (e.g. 0.25).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier run's outputs.")] = False,
+    progress: ShowProgress = True,
+) -> None:
+    """3D objects of a segmentation: labels, table, meshes (µm) and SWC skeletons."""
+    from volseg.reconstruct import reconstruct as run_reconstruct
+    from volseg.runtime import connect
+
+    with connect(scheduler, n_workers=workers) as client:
+        result = run_reconstruct(
+            labels_store,
+            out,
+            labels=labels,
+            classes=_names(classes),
+            connectivity=connectivity,  # type: ignore[arg-type]
+            block_shape=parse_triple(block, "--block"),
+            min_voxels=min_voxels,
+            border=border,  # type: ignore[arg-type]
+            meshes=meshes,
+            formats=_names(formats) or [],  # type: ignore[arg-type]
+            skeletons=skeletons,  # type: ignore[arg-type]
+            min_elongation=min_elongation,
+            smooth_iterations=smooth,
+            simplify=simplify,
+            client=client,
+            progress=progress,
+            overwrite=overwrite,
+        )
+    c = result.components
+    typer.echo(
+        f"{c.n_objects} objects ({c.n_removed} removed by the filters) in {result.seconds:.1f} s"
+    )
+    typer.echo(f"  objects   {c.store}/labels/{c.labels_name}  ({c.dtype})")
+    typer.echo(f"  table     {c.parquet}  {c.csv}")
+    if result.export is not None:
+        ex = result.export
+        for fmt, path in ex.scene_files.items():
+            typer.echo(f"  scene     {path}  ({fmt})")
+        if ex.mesh_files:
+            typer.echo(f"  meshes    {len(ex.mesh_files)} objects in {c.out_dir / 'meshes'}")
+        if ex.combined_swc is not None:
+            typer.echo(f"  skeletons {len(ex.skeleton_files)} in {ex.combined_swc}")
+    typer.echo(f"open in napari: napari --plugin napari-ome-zarr {c.store}")
+    typer.echo(f"or in neuroglancer: volseg view {c.store}")

@@ -1,0 +1,125 @@
+"""``reconstruct``: objects, table, meshes and skeletons of a segmented volume in one call."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from volseg.errors import ConfigError
+from volseg.io import VolumeStore
+from volseg.reconstruct._blocks import Connectivity
+from volseg.reconstruct._export import ExportResult, SkeletonMode, export_objects
+from volseg.reconstruct._mesh import MeshFormat
+from volseg.reconstruct._output import write_table
+from volseg.reconstruct._reconstruct import BorderPolicy, ComponentsResult, reconstruct_components
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["DEFAULT_FORMATS", "ReconstructResult", "reconstruct"]
+
+#: Mesh formats written by default: PLY per object (ParaView, Blender, MeshLab) and the
+#: combined GLB scene (web viewers, Blender); OBJ and STL on request.
+DEFAULT_FORMATS: tuple[MeshFormat, ...] = ("ply", "glb")
+# Mesh and skeleton measurements added to the object table.
+_ADDED = [
+    "mesh_area_um2",
+    "mesh_volume_um3",
+    "mesh_watertight",
+    "skeleton_length_um",
+    "skeleton_branch_points",
+]
+
+
+@dataclass(frozen=True)
+class ReconstructResult:
+    """What :func:`reconstruct` wrote: the objects (:class:`ComponentsResult`), their
+    meshes and skeletons (``export``, None when neither was asked for)."""
+
+    components: ComponentsResult
+    export: ExportResult | None
+    seconds: float
+
+    @property
+    def n_objects(self) -> int:
+        return self.components.n_objects
+
+
+def reconstruct(
+    labels_store: str | Path,
+    out_dir: str | Path,
+    *,
+    labels: str = "segmentation",
+    classes: Sequence[str] | None = None,
+    connectivity: Connectivity = 26,
+    block_shape: Sequence[int] | None = None,
+    min_voxels: int = 0,
+    border: BorderPolicy = "keep",
+    meshes: bool = True,
+    formats: Sequence[MeshFormat] = DEFAULT_FORMATS,
+    skeletons: SkeletonMode = "elongated",
+    min_elongation: float = 3.0,
+    smooth_iterations: int = 10,
+    simplify: float | None = None,
+    client: Client | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> ReconstructResult:
+    """3D objects of a segmented volume for reconstruction tools.
+
+    :func:`reconstruct_components` (block-wise connected components, object table,
+    ``objects.zarr``), then :func:`export_objects` (a mesh per object and a combined
+    scene in every format of ``formats``; SWC skeletons of the objects chosen by
+    ``skeletons``), reading each object's bounding box only. The mesh area and volume and
+    the skeleton length are added to ``objects.parquet`` / ``objects.csv``.
+
+    Writes into ``out_dir``: ``objects.zarr``, ``objects.parquet``, ``objects.csv``,
+    ``meshes/object_<id>.<fmt>``, ``meshes/scene.<fmt>``, ``skeletons/object_<id>.swc``,
+    ``skeletons/all.swc`` and ``export.json``. See the two functions for the parameters;
+    ``overwrite`` also replaces the ``meshes`` and ``skeletons`` folders of an earlier run.
+    """
+    t0 = time.perf_counter()
+    if skeletons not in ("elongated", "all", "none"):
+        raise ConfigError(f"skeletons must be 'elongated', 'all' or 'none', got {skeletons!r}")
+    out = Path(out_dir)
+    components = reconstruct_components(
+        labels_store,
+        out,
+        labels=labels,
+        classes=classes,
+        connectivity=connectivity,
+        block_shape=block_shape,
+        min_voxels=min_voxels,
+        border=border,
+        client=client,
+        progress=progress,
+        overwrite=overwrite,
+    )
+    export = None
+    if meshes or skeletons != "none":
+        for folder in ("meshes", "skeletons"):  # only reached with overwrite or a new out
+            shutil.rmtree(out / folder, ignore_errors=True)
+        store = VolumeStore.open(components.store)
+        table = pd.read_parquet(components.parquet)
+        export = export_objects(
+            store.labels(components.labels_name),
+            table,
+            out,
+            voxel_size=store.voxel_size,
+            formats=formats,
+            meshes=meshes,
+            skeletons=skeletons,
+            min_elongation=min_elongation,
+            smooth_iterations=smooth_iterations,
+            simplify=simplify,
+            progress=progress,
+        )
+        added = export.measurements[["id", *_ADDED]]
+        write_table(table.merge(added, on="id", how="left"), out)
+    return ReconstructResult(components, export, time.perf_counter() - t0)
