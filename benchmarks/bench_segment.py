@@ -243,7 +243,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     # 3. peak RSS per worker against depth (same blocks: one slice each)
     memory = []
-    for depth in (args.depth, 2 * args.depth):
+    for depth in (args.memory_depth, 2 * args.memory_depth):
         vol = work / f"depth{depth}.zarr"
         generate_phantom(
             vol,
@@ -326,6 +326,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--height", type=int, default=2300)
     parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--memory-depth", type=int, default=4, help="and twice as deep")
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=128)
     parser.add_argument("--batch", type=int, default=2)
@@ -338,7 +339,7 @@ def main() -> None:
     args = parser.parse_args()
     args.per_slice_models = args.per_slice_models.split(",")
     if args.smoke:
-        args.depth, args.height, args.width = 2, 160, 128
+        args.depth, args.memory_depth, args.height, args.width = 2, 2, 160, 128
         args.tile, args.overlap, args.per_slice_models = 64, 16, ["segnet-lite"]
     with tempfile.TemporaryDirectory(prefix="volseg-bench-", dir=args.work) as tmp:
         result = run(args, Path(tmp))

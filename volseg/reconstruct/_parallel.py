@@ -47,7 +47,7 @@ def map_blocks(
     token = uuid.uuid4().hex[:8]
     order = iter(submission_order(len(calls)))
     in_flight: dict[str, tuple[Future, int]] = {}
-    queue = as_completed(with_results=False)
+    queue = as_completed(loop=client.loop, with_results=False)
     limit = max(_MIN_IN_FLIGHT, 4 * sum(int(n) for n in client.nthreads().values()))
 
     def submit_next() -> bool:

@@ -61,6 +61,9 @@ def local_cluster_size(
     return workers, threads
 
 
+_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
+
 class ClusterHandle:
     """A dask client and, when volseg started it, the local cluster behind it.
 
@@ -186,15 +189,19 @@ def connect(
     workers, threads = local_cluster_size(
         n_workers, threads_per_worker, gpu=bool(resources and "GPU" in resources)
     )
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads,
-        memory_limit=memory_limit,
-        processes=processes,
-        resources=dict(resources) if resources else None,
-        dashboard_address=dashboard_address,
-        silence_logs=silence_logs,
-    )
+    # dask sets MALLOC_TRIM_THRESHOLD_ in worker processes; setting it switches off glibc's
+    # dynamic mmap threshold, so every large array (a network's activations) is mmapped,
+    # page-faulted and unmapped again: ~10 % of segment's time. volseg's workers keep it.
+    with dask.config.set({_TRIM: None}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads,
+            memory_limit=memory_limit,
+            processes=processes,
+            resources=dict(resources) if resources else None,
+            dashboard_address=dashboard_address,
+            silence_logs=silence_logs,
+        )
     try:
         client = Client(cluster)
     except BaseException:

@@ -112,7 +112,7 @@ def run_blocks(
     token = uuid.uuid4().hex[:8]
     pending = iter(todo)
     in_flight: dict[str, tuple[Future, Block]] = {}
-    queue = as_completed(with_results=False)
+    queue = as_completed(loop=client.loop, with_results=False)
     limit = max_in_flight or 2 * max(1, _total_threads(client))
     refreshed = time.monotonic()
 

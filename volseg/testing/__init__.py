@@ -1,16 +1,29 @@
-"""Public helpers for testing code that uses volseg: slice writers, faulty inputs, memory."""
+"""Public helpers for testing code that uses volseg: slice writers, faulty inputs, memory,
+external dask clusters."""
 
 from volseg.testing._cli import run_volseg
+from volseg.testing._cluster import (
+    ExternalCluster,
+    dask_cli,
+    executing_tasks,
+    external_cluster,
+    wait_until,
+)
 from volseg.testing._datasets import blob_images, write_blob_dataset
 from volseg.testing._memory import MemoryUse, peak_rss_mib_of
 from volseg.testing._slices import truncate_file, write_slices
 
 __all__ = [
+    "ExternalCluster",
     "MemoryUse",
     "blob_images",
+    "dask_cli",
+    "executing_tasks",
+    "external_cluster",
     "peak_rss_mib_of",
     "run_volseg",
     "truncate_file",
+    "wait_until",
     "write_blob_dataset",
     "write_slices",
 ]
