@@ -166,6 +166,19 @@ def _checkpoint(path: Path, name: str, classes: int, mean: float, std: float) ->
     return path
 
 
+def _phantom(path: Path, shape: tuple[int, ...]) -> None:
+    """The benchmark phantom (seed 3). One slice per chunk, so that a short volume has a
+    block per slice to share among the workers (an 1800-slice volume in 16-slice chunks
+    has 113 blocks)."""
+    generate_phantom(
+        path,
+        PhantomConfig(shape=shape, seed=3),
+        chunks=(1, 512, 512),
+        overwrite=True,
+        progress=False,
+    )
+
+
 def _fov(shape: tuple[int, ...]) -> np.ndarray:
     """The phantom's circular field of view (diameter: the smaller slice side)."""
     ny, nx = shape[-2:]
@@ -180,12 +193,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     torch.set_num_threads(threads)
     shape = (args.depth, args.height, args.width)
     volume = work / "phantom.zarr"
-    # One slice per chunk, so that this short volume has a block per slice to share among
-    # the workers (an 1800-slice volume in 16-slice chunks has 113 blocks).
-    chunks = (1, 512, 512)
-    generate_phantom(
-        volume, PhantomConfig(shape=shape, seed=3), chunks=chunks, overwrite=True, progress=False
-    )
+    _phantom(volume, shape)
     image = zarr.open_array(volume / "0", mode="r")
     sample = np.asarray(image[0], np.float32)
     mean, std = float(sample.mean()), float(sample.std())
@@ -223,13 +231,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     # 2. time per slice, derived tiling: a slice per worker
     per_slice: dict[str, Any] = {}
     few = work / "few.zarr"
-    generate_phantom(
-        few,
-        PhantomConfig(shape=(threads, *shape[1:]), seed=3),
-        chunks=chunks,
-        overwrite=True,
-        progress=False,
-    )
+    _phantom(few, (threads, *shape[1:]))
     for name in args.per_slice_models:
         ckpt = _checkpoint(work / f"{name}.pt", name, 3, mean, std)
         r = _segment(few, ckpt, work / "few_out.zarr", workers=threads, device=device)
@@ -245,13 +247,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     memory = []
     for depth in (args.memory_depth, 2 * args.memory_depth):
         vol = work / f"depth{depth}.zarr"
-        generate_phantom(
-            vol,
-            PhantomConfig(shape=(depth, *shape[1:]), seed=3),
-            chunks=chunks,
-            overwrite=True,
-            progress=False,
-        )
+        _phantom(vol, (depth, *shape[1:]))
         with connect(n_workers=1, threads_per_worker=1) as client:
             client.run(lambda: None)
             address = client.scheduler_info()["address"]
