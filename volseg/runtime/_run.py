@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from volseg.errors import ClusterConnectionError, GeometryError
 from volseg.geometry import Block, BlockGrid
+from volseg.runtime._bounded import as_completed_bounded
 from volseg.runtime._ledger import Ledger
 from volseg.runtime._progress import BlockProgress
 from volseg.runtime._summary import RunSummary, add_stats
@@ -34,6 +35,22 @@ def _error_text(exc: BaseException | None) -> str:
         return "unknown error"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class _Threads:
+    """The in-flight limit of a run: ``fixed``, else twice the cluster's threads, refreshed
+    every :data:`_REFRESH_S` seconds (the cluster grows as SLURM jobs start)."""
+
+    def __init__(self, client: Client, fixed: int | None) -> None:
+        self.client, self.fixed = client, fixed
+        self.value = fixed or 2 * max(1, _total_threads(client))
+        self.refreshed = time.monotonic()
+
+    def limit(self) -> int:
+        if self.fixed is None and time.monotonic() - self.refreshed > _REFRESH_S:
+            self.value = 2 * max(1, _total_threads(self.client))
+            self.refreshed = time.monotonic()
+        return self.value
 
 
 def run_blocks(
@@ -100,8 +117,6 @@ def run_blocks(
     stays done. Task keys carry a per-run token, so a new run on a long-lived cluster never
     picks up a stale result.
     """
-    from distributed import as_completed
-
     plan = list(blocks)
     ids = [b.id for b in plan]
     if len(set(ids)) != len(ids):
@@ -110,17 +125,10 @@ def run_blocks(
     todo = [b for b in plan if b.id not in done_before]
     skipped = len(plan) - len(todo)
     token = uuid.uuid4().hex[:8]
-    pending = iter(todo)
-    in_flight: dict[str, tuple[Future, Block]] = {}
-    queue = as_completed(loop=client.loop, with_results=False)
-    limit = max_in_flight or 2 * max(1, _total_threads(client))
-    refreshed = time.monotonic()
+    threads = _Threads(client, fixed=max_in_flight)
 
-    def submit_next() -> bool:
-        block = next(pending, None)
-        if block is None:
-            return False
-        future = client.submit(
+    def submit(block: Block) -> Future:
+        return client.submit(
             fn,
             block,
             key=f"{description}-{block.id}-{token}",
@@ -128,9 +136,6 @@ def run_blocks(
             pure=False,
             resources=dict(resources) if resources else None,
         )
-        in_flight[str(future.key)] = (future, block)
-        queue.add(future)
-        return True
 
     done = 0
     voxels = 0
@@ -138,40 +143,25 @@ def run_blocks(
     stats: dict[str, float] = {}
     start = time.perf_counter()
     bar = BlockProgress(description, total=len(plan), skipped=skipped, enabled=progress)
-    try:
-        with bar:
-            while len(in_flight) < limit and submit_next():
-                pass
-            for future in queue:
-                _, block = in_flight.pop(str(future.key))
-                if future.status == "finished":
-                    result = future.result()
-                    ledger.mark_done(block.id, result if isinstance(result, Mapping) else None)
-                    add_stats(stats, result)
-                    done += 1
-                    n = voxels_of(block)
-                    voxels += n
-                    bar.advance(n)
-                elif future.status == "error":
-                    failed[block.id] = _error_text(future.exception())
-                    bar.advance(0, failed=True)
-                else:
-                    raise ClusterConnectionError(
-                        f"lost {block.name} (task {future.status}): the connection to the "
-                        f"dask scheduler went away; {len(done_before) + done} blocks are "
-                        "recorded done in the ledger — run again with --resume"
-                    )
-                del future
-                if max_in_flight is None and time.monotonic() - refreshed > _REFRESH_S:
-                    limit = 2 * max(1, _total_threads(client))
-                    refreshed = time.monotonic()
-                while len(in_flight) < limit and submit_next():
-                    pass
-    finally:
-        if in_flight:
-            # the client may be gone already; the ledger is intact either way
-            with contextlib.suppress(Exception):
-                client.cancel([f for f, _ in in_flight.values()])
+    with bar, contextlib.closing(as_completed_bounded(client, todo, submit, threads.limit)) as run:
+        for future, block in run:
+            if future.status == "finished":
+                result = future.result()
+                ledger.mark_done(block.id, result if isinstance(result, Mapping) else None)
+                add_stats(stats, result)
+                done += 1
+                n = voxels_of(block)
+                voxels += n
+                bar.advance(n)
+            elif future.status == "error":
+                failed[block.id] = _error_text(future.exception())
+                bar.advance(0, failed=True)
+            else:
+                raise ClusterConnectionError(
+                    f"lost {block.name} (task {future.status}): the connection to the "
+                    f"dask scheduler went away; {len(done_before) + done} blocks are "
+                    "recorded done in the ledger — run again with --resume"
+                )
     seconds = time.perf_counter() - start
     summary = RunSummary(
         done=done,
