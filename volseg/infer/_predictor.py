@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -15,6 +14,7 @@ from volseg.errors import ConfigError, GeometryError, InputError
 from volseg.geometry import Box
 from volseg.infer._blend import Accumulator, ProbabilityDtype, decide, quantize
 from volseg.infer._device import autocast, resolve_device
+from volseg.infer._result import BlockOutputs, BlockResult, BlockStats, Output
 from volseg.models import Checkpoint, fuse_for_inference, predict_logits
 from volseg.tiling import (
     TileGrid,
@@ -30,42 +30,9 @@ from volseg.tiling import (
 
 __all__ = ["BlockPredictor", "BlockResult", "BlockStats", "Output", "SkipPolicy"]
 
-Output = Literal["labels", "probabilities", "uncertainty"]
 SkipPolicy = Literal["none", "empty"]
 _OUTPUTS = frozenset({"labels", "probabilities", "uncertainty"})
 _WAIT: Any = object()  # a tile waiting for its forward pass
-
-
-@dataclass(frozen=True)
-class BlockStats:
-    """What predicting one block took.
-
-    ``tiles_run`` counts (slice, tile) pairs sent through the model, ``tiles_skipped``
-    those skipped as empty, ``padded_slots`` the filler inputs that completed the last
-    batch, ``seconds`` the wall time of :meth:`BlockPredictor.predict`.
-    """
-
-    tiles_run: int
-    tiles_skipped: int
-    forward_passes: int
-    padded_slots: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class BlockResult:
-    """The outputs of one block, cropped to ``box``.
-
-    ``labels`` is ``(z, y, x)`` uint8; ``probabilities`` ``(classes, z, y, x)`` float16 or
-    uint8 (``round(255 p)``); ``uncertainty`` ``(z, y, x)`` float16 in ``[0, 1]``. Outputs not
-    asked for are ``None``.
-    """
-
-    box: Box
-    labels: np.ndarray
-    probabilities: np.ndarray | None
-    uncertainty: np.ndarray | None
-    stats: BlockStats
 
 
 def _as_index(index: np.ndarray) -> slice | np.ndarray:
@@ -73,25 +40,6 @@ def _as_index(index: np.ndarray) -> slice | np.ndarray:
     if index.size and index[-1] - index[0] == index.size - 1 and np.all(np.diff(index) == 1):
         return slice(int(index[0]), int(index[-1]) + 1)
     return index
-
-
-class _BlockOutputs:
-    """The outputs of a block, filled one slice at a time."""
-
-    def __init__(
-        self,
-        shape: tuple[int, ...],
-        num_classes: int,
-        outputs: frozenset[Output],
-        probability_dtype: ProbabilityDtype,
-    ) -> None:
-        self.labels = np.zeros(shape, np.uint8)
-        self.probabilities = (
-            np.zeros((num_classes, *shape), probability_dtype)
-            if "probabilities" in outputs
-            else None
-        )
-        self.uncertainty = np.zeros(shape, np.float16) if "uncertainty" in outputs else None
 
 
 def _gather(x: np.ndarray, zi: slice | np.ndarray, yi: slice | np.ndarray, xi: Any) -> np.ndarray:
@@ -397,7 +345,7 @@ class BlockPredictor:
                 _as_index(xs - region.start[2]),
             )
         half = self.z_halo
-        out = _BlockOutputs(block.shape, self.num_classes, self.outputs, self.probability_dtype)
+        out = BlockOutputs(block.shape, self.num_classes, self.outputs, self.probability_dtype)
         pending: list[list[Any]] = []  # [z in block, tile, probabilities | None | _WAIT]
         run = skipped = passes = padded = 0
         slots = 0
@@ -442,7 +390,7 @@ class BlockPredictor:
         stats = BlockStats(run, skipped, passes, padded, time.perf_counter() - t0)
         return BlockResult(block, out.labels, out.probabilities, out.uncertainty, stats)
 
-    def _decide(self, acc: Accumulator, out: _BlockOutputs, z: int) -> None:
+    def _decide(self, acc: Accumulator, out: BlockOutputs, z: int) -> None:
         """Labels (and the optional outputs) of block slice ``z`` from its blended sums."""
         probs = acc.probabilities()
         labels = decide(probs, self.offsets)
