@@ -58,13 +58,16 @@ def _starts(n: int, tile: int, step: int) -> list[int]:
 class Reference:
     """Slice-by-slice references with the checkpoint's normalization and logit offsets."""
 
-    def __init__(self, ckpt_path: Path, tile: int, overlap: int, batch: int) -> None:
+    def __init__(
+        self, ckpt_path: Path, tile: int, overlap: int, batch: int, device: str = "cpu"
+    ) -> None:
         ckpt = load_checkpoint(ckpt_path)
         norm = ckpt.metadata["normalization"]
         self.mean, self.std = float(norm["mean"]), float(norm["std"])
         offsets = ckpt.metadata.get("logit_offsets")
         self.offsets = None if offsets is None else np.asarray(offsets, np.float32)
-        self.model = ckpt.model.eval()
+        self.device = torch.device(device)
+        self.model = ckpt.model.eval().to(self.device)
         self.tile, self.overlap, self.batch = tile, overlap, batch
 
     def _decide(self, probs: np.ndarray) -> np.ndarray:
@@ -89,7 +92,8 @@ class Reference:
             for y0 in _starts(ny, t, step):
                 for x0 in _starts(nx, t, step):
                     inp = torch.from_numpy(np.ascontiguousarray(x[y0 : y0 + t, x0 : x0 + t]))
-                    p = torch.softmax(self.model(inp[None, None]), 1)[0].numpy()
+                    logits = self.model(inp[None, None].to(self.device))
+                    p = torch.softmax(logits, 1)[0].cpu().numpy()
                     if acc is None:
                         acc = np.zeros((p.shape[0], ny, nx), np.float32)
                     acc[:, y0 : y0 + t, x0 : x0 + t] += p * w
@@ -105,7 +109,7 @@ class Reference:
                 t = t.contiguous(memory_format=torch.channels_last)
             return torch.softmax(model(t), 1)
 
-        x = torch.from_numpy(self._normalized(image))[None, None]
+        x = torch.from_numpy(self._normalized(image))[None, None].to(self.device)
         with torch.inference_mode():
             p = sliding_window_inference(
                 x,
@@ -116,7 +120,7 @@ class Reference:
                 mode="gaussian",
                 sigma_scale=0.125,
             )
-        return self._decide(np.asarray(p[0]))
+        return self._decide(p[0].cpu().numpy())
 
 
 def _loop(volume: Path, out: Path, fn: Callable[[np.ndarray], np.ndarray]) -> float:
@@ -205,7 +209,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     # 1. throughput and agreement
     seg = _segment(volume, model, work / "volseg.zarr", workers=threads, **common)
     labels = {"volseg": zarr.open_array(work / "volseg.zarr/labels/segmentation/0")[:]}
-    ref = Reference(Path(model), tile, overlap, batch)
+    ref = Reference(Path(model), tile, overlap, batch, device)
     fast = fuse_for_inference(ref.model).to(memory_format=torch.channels_last)
     runs = {
         "naive": ref.naive,
