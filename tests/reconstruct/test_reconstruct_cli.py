@@ -91,3 +91,19 @@ def test_view_serves_the_store_with_cors_and_links_neuroglancer(phantom: Path):
     assert state["layers"][1]["source"] == f"zarr3://{server.url}labels/ground_truth/"
     url = neuroglancer_url(state)
     assert json.loads(unquote(url.split("#!", 1)[1])) == state
+
+
+def test_an_output_being_written_is_never_replaced(phantom: Path, tmp_path: Path):
+    from volseg.errors import RunLockedError
+    from volseg.io import VolumeStore
+    from volseg.reconstruct import reconstruct_components
+    from volseg.runtime import RunLock
+
+    first = reconstruct_components(phantom, tmp_path, labels="ground_truth", progress=False)
+    before = pd.read_parquet(first.parquet)
+    with RunLock(first.store), pytest.raises(RunLockedError, match="being written"):
+        reconstruct_components(
+            phantom, tmp_path, labels="ground_truth", overwrite=True, progress=False
+        )
+    assert VolumeStore.open(first.store).complete
+    assert pd.read_parquet(first.parquet).equals(before)

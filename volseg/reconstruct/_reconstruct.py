@@ -27,7 +27,7 @@ from volseg.reconstruct._output import (
     write_table,
 )
 from volseg.reconstruct._table import object_table
-from volseg.runtime import connect, plan_blocks
+from volseg.runtime import RunLock, connect, plan_blocks
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -204,6 +204,10 @@ def reconstruct_components(
         "min_voxels": int(min_voxels),
         "border": border,
     }
+    if (out_dir / OBJECTS_STORE).exists():  # never replace an output another run writes
+        lock = RunLock(out_dir / OBJECTS_STORE)
+        lock.acquire()
+        lock.release()
     store = create_objects_store(
         volume,
         out_dir / OBJECTS_STORE,
@@ -214,39 +218,40 @@ def reconstruct_components(
         ),
         overwrite=overwrite,
     )
-    work = out_dir / WORK_DIR
-    with _cluster(client) as c:
-        found = find_components(
-            class_labels,
-            class_ids=class_ids,
-            work=work / "provisional",
-            client=c,
-            connectivity=connectivity,
-            block_shape=grid.block_shape,
-            image=image,
-            progress=progress,
+    with RunLock(store.path):  # a second run on this output is refused, never interleaved
+        work = out_dir / WORK_DIR
+        with _cluster(client) as c:
+            found = find_components(
+                class_labels,
+                class_ids=class_ids,
+                work=work / "provisional",
+                client=c,
+                connectivity=connectivity,
+                block_shape=grid.block_shape,
+                image=image,
+                progress=progress,
+            )
+            table = object_table(found.moments, voxel_size=volume.voxel_size, shape=image.shape)
+            keep = table["voxels"].to_numpy() >= min_voxels
+            if border == "drop":
+                keep = keep & ~table["touches_border"].to_numpy()
+            n_kept = int(keep.sum())
+            dtype = id_dtype(n_kept)
+            objects = create_instance_labels(
+                store, name, dtype=dtype, meta={**config, "n_objects": n_kept}
+            )
+            new_ids = write_components(found, objects, client=c, keep=keep, progress=progress)
+        table = table[keep].reset_index(drop=True)
+        table["id"] = new_ids[keep]
+        if store.levels > 1:
+            build_pyramid(store, labels=[name], image=False, progress=progress)
+        set_object_properties(store, name, table)
+        parquet, csv = write_table(table, out_dir)
+        seconds = time.perf_counter() - t0
+        store.mark_complete(
+            objects={"n_objects": n_kept, "n_removed": len(keep) - n_kept, "seconds": seconds}
         )
-        table = object_table(found.moments, voxel_size=volume.voxel_size, shape=image.shape)
-        keep = table["voxels"].to_numpy() >= min_voxels
-        if border == "drop":
-            keep = keep & ~table["touches_border"].to_numpy()
-        n_kept = int(keep.sum())
-        dtype = id_dtype(n_kept)
-        objects = create_instance_labels(
-            store, name, dtype=dtype, meta={**config, "n_objects": n_kept}
-        )
-        new_ids = write_components(found, objects, client=c, keep=keep, progress=progress)
-    table = table[keep].reset_index(drop=True)
-    table["id"] = new_ids[keep]
-    if store.levels > 1:
-        build_pyramid(store, labels=[name], image=False, progress=progress)
-    set_object_properties(store, name, table)
-    parquet, csv = write_table(table, out_dir)
-    seconds = time.perf_counter() - t0
-    store.mark_complete(
-        objects={"n_objects": n_kept, "n_removed": len(keep) - n_kept, "seconds": seconds}
-    )
-    shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return ComponentsResult(
         out_dir=out_dir,
         store=store.path,
