@@ -11,15 +11,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import trimesh
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from volseg.errors import ConfigError, InputError
 from volseg.geometry import Box
@@ -38,6 +29,7 @@ from volseg.reconstruct._sampling import (
 )
 from volseg.reconstruct._skeleton import Skeleton, skeleton_sampled
 from volseg.reconstruct._swc import write_swc
+from volseg.runtime._progress import count_bar
 
 __all__ = ["ExportResult", "export_objects"]
 
@@ -94,20 +86,6 @@ def _check_table(table: pd.DataFrame, skeletons: SkeletonMode) -> None:
     ids = table["id"].to_numpy()
     if len(ids) and (ids.min() < 1 or len(np.unique(ids)) != len(ids)):
         raise InputError("object ids in the table must be unique and >= 1 (0 is background)")
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("objects"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 def export_objects(
@@ -187,7 +165,7 @@ def export_objects(
     all_meshes: dict[int, trimesh.Trimesh] = {}
     all_skeletons: dict[int, Skeleton] = {}
     rows = []
-    with _progress(progress) as bar:
+    with count_bar(enabled=progress, unit="objects") as bar:
         task = bar.add_task("export objects", total=len(table))
         for record in table.to_dict("records"):
             row, mesh, skeleton = _export_one(labels, record, options, result)

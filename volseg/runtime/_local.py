@@ -11,15 +11,9 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 from dask.delayed import Delayed
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
+
+from volseg.runtime._progress import count_bar
 
 
 def default_workers() -> int:
@@ -56,18 +50,8 @@ def run_tasks(
     """
     workers = num_workers or default_workers()
     keys = {t.key for t in tasks}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
     start = time.perf_counter()
-    with Progress(
-        *columns, disable=not progress, transient=False, console=Console(stderr=True)
-    ) as bar:
+    with count_bar(enabled=progress) as bar:
         task_id = bar.add_task(description, total=len(tasks))
         with _RichCallback(keys, bar, task_id):
             results = dask.compute(*tasks, scheduler="threads", num_workers=workers)

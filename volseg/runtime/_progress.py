@@ -1,4 +1,5 @@
-"""A live progress bar for block runs: blocks done/total, voxels/s, failures, ETA."""
+"""Live progress bars on stderr: a plain count bar, and the bar of block runs (blocks
+done/total, voxels/s, failures, ETA)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,23 @@ from rich.progress import (
 )
 
 from volseg.runtime._summary import format_rate
+
+
+def count_bar(*, enabled: bool, unit: str = "") -> Progress:
+    """A bar of ``done/total [unit]``, elapsed time and ETA on stderr (nothing when disabled)."""
+    unit_column = (TextColumn(unit),) if unit else ()
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *unit_column,
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
 
 
 class BlockProgress:
