@@ -16,7 +16,7 @@ from ome_zarr_models.v05.image_label import ImageLabel
 from scipy import ndimage
 
 from volseg.errors import ConfigError, IncompleteStoreError, StoreExistsError
-from volseg.io import VolumeStore, build_pyramid
+from volseg.io import VolumeStore
 from volseg.reconstruct import (
     COLUMNS,
     OBJECTS_STORE,
@@ -26,6 +26,7 @@ from volseg.reconstruct import (
     resolve_components,
 )
 from volseg.runtime import connect
+from volseg.testing import write_labels_store
 
 CLASSES = ["background", "soma", "vessel"]
 SHAPE = (23, 41, 37)  # divisible by no block shape below
@@ -51,21 +52,15 @@ def make_store(
     levels: int = 1,
     complete: bool = True,
 ) -> Path:
-    store = VolumeStore.create(
+    return write_labels_store(
         path,
-        shape=classes.shape,
-        dtype="uint8",
-        chunks=chunks,
+        classes,
+        classes=CLASSES,
         voxel_size=(2.0, 1.0, 0.5),
+        chunks=chunks,
         levels=levels,
+        complete=complete,
     )
-    store.image(0)[:] = (np.arange(classes.size) % 251).reshape(classes.shape).astype(np.uint8)
-    store.create_labels("segmentation", classes=CLASSES)[:] = classes
-    if levels > 1:
-        build_pyramid(store, progress=False)
-    if complete:
-        store.mark_complete()
-    return path
 
 
 def blobs(seed: int, shape: tuple[int, ...] = SHAPE, level: float = 0.08) -> np.ndarray:

@@ -14,6 +14,7 @@ from scipy import ndimage
 from volseg.io import VolumeStore
 from volseg.reconstruct import COLUMNS, Moments, object_table, reconstruct_components
 from volseg.runtime import connect
+from volseg.testing import write_labels_store
 
 VOXEL = (2.0, 1.0, 0.5)
 STRUCTURE = ndimage.generate_binary_structure(3, 3)
@@ -32,13 +33,14 @@ def client() -> Iterator[object]:
 def make_store(
     path: Path, classes: np.ndarray, image: np.ndarray, voxel=VOXEL, chunks=(4, 8, 8)
 ) -> Path:
-    store = VolumeStore.create(
-        path, shape=classes.shape, dtype="uint8", chunks=chunks, voxel_size=voxel
+    return write_labels_store(
+        path,
+        classes,
+        classes=["background", "soma"],
+        image=image,
+        voxel_size=voxel,
+        chunks=chunks,
     )
-    store.image(0)[:] = image
-    store.create_labels("segmentation", classes=["background", "soma"])[:] = classes
-    store.mark_complete()
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from volseg.testing._cluster import (
 from volseg.testing._datasets import blob_images, write_blob_dataset
 from volseg.testing._memory import MemoryUse, peak_rss_mib_of
 from volseg.testing._slices import truncate_file, write_slices
+from volseg.testing._stores import write_labels_store
 
 __all__ = [
     "ExternalCluster",
@@ -25,5 +26,6 @@ __all__ = [
     "truncate_file",
     "wait_until",
     "write_blob_dataset",
+    "write_labels_store",
     "write_slices",
 ]
