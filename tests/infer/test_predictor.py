@@ -167,3 +167,16 @@ def test_fast_decision_equals_log_argmax_with_first_class_on_ties() -> None:
     assert np.array_equal(decide(p, offsets), reference)
     assert np.array_equal(decide(p, None), p.argmax(0))
     assert decide(p, None)[:4, :4].max() == 0  # ties go to the first class
+
+
+def test_a_model_is_folded_once_and_again_after_its_weights_change() -> None:
+    torch.manual_seed(0)
+    model = segnet(width=4).eval()
+    first = predictor_for(model, (2, 64, 64))
+    second = predictor_for(model, (2, 64, 64))
+    assert second.model is first.model  # one folded copy per worker, not per block
+    with torch.no_grad():
+        model.classifier.weight.add_(1.0)
+    third = predictor_for(model, (2, 64, 64))
+    assert third.model is not first.model
+    assert torch.equal(third.model.classifier.weight, model.classifier.weight)
