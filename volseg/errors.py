@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "ClassifierError",
     "ClusterConnectionError",
     "ConfigError",
     "CorruptInputError",
@@ -73,6 +74,11 @@ class IncompleteStoreError(StoreError, RuntimeError):
 
 class CheckpointError(VolsegError, ValueError):
     """A model checkpoint that cannot be used: unreadable, corrupted, or incompatible."""
+
+
+class ClassifierError(VolsegError, ValueError):
+    """An object classifier file that cannot be used: unreadable, altered, untrusted content,
+    or trained on other features or classes than the ones at hand."""
 
 
 class RunLockedError(StoreError, RuntimeError):

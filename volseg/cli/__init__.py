@@ -7,6 +7,7 @@ import sys
 import typer
 
 from volseg.cli import (  # noqa: F401
+    _classify,
     _demo,
     _evaluate,
     _info,

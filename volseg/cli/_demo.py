@@ -19,7 +19,8 @@ def demo(
     workers: Workers = None,
     progress: ShowProgress = True,
 ) -> None:
-    """Phantom → train a small SegNet → segment with dask → evaluate, in a few minutes."""
+    """Phantom → train a small SegNet → segment with dask → evaluate → classify somas vs
+    vessels in 3D → evaluate again → reconstruct the somas, in a few minutes."""
     from volseg.demo import run_demo
 
     r = run_demo(out, epochs=epochs, workers=workers, progress=progress)
@@ -35,10 +36,24 @@ def demo(
         f"{s['iou_vessel']:.3f}; accuracy {s['accuracy']:.4f}"
     )
     typer.echo(
-        f"  3D somas                    {s['soma_objects']} objects: {p['objects']}, "
+        f"  classifier (soma/vessel)    {p['classifier']}  (trained on "
+        + ", ".join(f"{n} {c}" for c, n in s["classifier_objects"].items())
+        + " objects)"
+    )
+    typer.echo(
+        f"  classified                  {p['classified']}/labels/classified  ("
+        + ", ".join(f"{n} {c}" for c, n in sorted(s["classified_objects"].items()))
+        + f" objects; report {p['classified_report']})"
+    )
+    typer.echo(
+        f"  after classification: soma IoU {s['classified_iou_soma']:.3f}, vessel IoU "
+        f"{s['classified_iou_vessel']:.3f}; accuracy {s['classified_accuracy']:.4f}"
+    )
+    typer.echo(
+        f"  3D somas (no vessels)       {s['soma_objects']} objects: {p['objects']}, "
         f"table {p['object_table']}"
     )
     typer.echo(f"  meshes (PLY, GLB scene)     {p['reconstruction']}/meshes/")
-    typer.echo(f"  rendered meshes             {p['meshes_picture']}")
-    typer.echo(f"open in napari: napari --plugin napari-ome-zarr {p['segmentation']}")
+    typer.echo(f"  rendered meshes by class    {p['meshes_picture']}")
+    typer.echo(f"open in napari: napari --plugin napari-ome-zarr {p['classified']}")
     typer.echo(f"  objects too:  napari --plugin napari-ome-zarr {p['objects']}")

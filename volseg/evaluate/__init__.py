@@ -1,15 +1,27 @@
-"""Score segmentations of whole volumes: streamed per-slice and volume metrics, reports,
-overlays."""
+"""Score segmentations of whole volumes: streamed per-slice and volume metrics, object-level
+matching of instance labels, reports, overlays."""
 
 from volseg.evaluate._inputs import LabelVolume, open_label_volume, parse_slices
+from volseg.evaluate._objects import (
+    ObjectMatch,
+    Overlaps,
+    instance_labels,
+    match_objects,
+    object_overlaps,
+)
 from volseg.evaluate._report import markdown, summary, write_overlays, write_report
 from volseg.evaluate._volume import Evaluation, evaluate_volumes
 
 __all__ = [
     "Evaluation",
     "LabelVolume",
+    "ObjectMatch",
+    "Overlaps",
     "evaluate_volumes",
+    "instance_labels",
     "markdown",
+    "match_objects",
+    "object_overlaps",
     "open_label_volume",
     "parse_slices",
     "summary",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,12 +27,16 @@ def render_meshes(
     title: str = "",
     max_faces: int = 200_000,
     view: tuple[float, float] = (25.0, -60.0),
+    colours: Mapping[int, Sequence[float]] | None = None,
+    legend: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Draw ``meshes`` (µm, x-y-z vertices) in one shaded 3D view and save it as a PNG.
 
-    Each object gets a colour of the tab20 cycle by id, shaded by the angle of its faces to
-    a fixed light. When the meshes hold more than ``max_faces`` faces, the largest objects
-    are drawn first until the budget is spent (matplotlib draws polygons one by one).
+    Each object gets its colour from ``colours`` (RGB in 0..1, by object id; e.g. by
+    class, with ``legend`` naming the colours), else one of the tab20 cycle by id, shaded
+    by the angle of its faces to a fixed light. When the meshes hold more than ``max_faces``
+    faces, the largest objects are drawn first until the budget is spent (matplotlib draws
+    polygons one by one).
     Axes are in µm with equal scale; z (the slice axis) points up.
     """
     import matplotlib as mpl
@@ -49,7 +53,9 @@ def render_meshes(
             continue
         tris = mesh.vertices[mesh.faces]
         shade = 0.35 + 0.65 * np.clip(mesh.face_normals @ _LIGHT, 0.0, 1.0)
-        colour = np.array(cmap(object_id % 20)[:3])
+        colour = np.array(
+            colours[object_id][:3] if colours is not None else cmap(object_id % 20)[:3]
+        )
         faces = Poly3DCollection(tris, linewidths=0)
         faces.set_facecolor(np.clip(shade[:, None] * colour, 0, 1))
         ax.add_collection3d(faces)
@@ -59,6 +65,11 @@ def render_meshes(
         centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6)
         for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), centre, strict=True):
             setter(c - half, c + half)
+    if legend:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=tuple(c[:3]), label=name) for name, c in legend.items()]
+        ax.legend(handles=handles, loc="upper left")
     ax.set_box_aspect((1, 1, 1))
     ax.view_init(elev=view[0], azim=view[1])
     ax.set_xlabel("x (µm)")

@@ -1,0 +1,348 @@
+"""``classify``: soma and vessel labels for a segmentation, from its 3D objects.
+
+The union of the object classes becomes objects, the objects are cut at their necks and
+measured (:func:`measure_objects`), a trained classifier names each piece, and the block
+runtime writes ``labels/classified`` (classes) and ``labels/objects`` (piece ids) with the
+guarantees of ``volseg segment``: run lock, done ledger, resume, completeness marked last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from volseg.classify._features import FEATURES
+from volseg.classify._model import ObjectClassifier, load_classifier
+from volseg.classify._objects import DEFAULT_FEATURE_VOXELS, PLACEMENT, measure_objects
+from volseg.classify._split import DEFAULT_NECK_RATIO
+from volseg.classify._write import ClassifyBlock, write_lookup
+from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
+from volseg.io import VolumeStore, build_pyramid, provenance
+from volseg.reconstruct import id_dtype
+from volseg.reconstruct._output import (
+    OBJECTS_CSV,
+    OBJECTS_PARQUET,
+    WORK_DIR,
+    create_instance_labels,
+    create_objects_store,
+    set_object_properties,
+    write_table,
+)
+from volseg.runtime import Ledger, RunLock, RunSummary, connect, plan_blocks, run_blocks
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["CLASSIFIED", "CLASSIFIED_STORE", "INSTANCES", "ClassifyResult", "classify"]
+
+CLASSIFIED_STORE = "classified.zarr"
+#: Label images of the output: class per voxel, and object (piece) id per voxel.
+CLASSIFIED = "classified"
+INSTANCES = "objects"
+#: Relative difference of voxel sizes from which a classifier is refused.
+_VOXEL_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """How a classification ended. ``table`` has one row per object (``id``, ``class``,
+    ``class_probability``, ``component``, ``piece``, placement and features); ``ok`` is
+    False when blocks failed (the store stays incomplete: run again with resume)."""
+
+    out_dir: Path
+    store: Path
+    table: pd.DataFrame
+    summary: RunSummary
+    n_components: int
+    n_split: int
+    seconds: float
+    parquet: Path | None
+    csv: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.summary.ok
+
+    def count(self, cls: str) -> int:
+        return int((self.table["class"] == cls).sum())
+
+
+def object_class_ids(volume: VolumeStore, labels: str, classes: Sequence[str]) -> list[int]:
+    """The label values of ``classes`` in ``labels/<labels>`` (those it has; at least one)."""
+    names = volume.classes(labels)
+    ids = [names.index(c) for c in classes if c in names]
+    if not ids:
+        raise InputError(
+            f"{volume.path} labels/{labels} has the classes {names}, none of the object "
+            f"classes {list(classes)}; segment with a model that has them, or train the "
+            "classifier with this store's class names"
+        )
+    return ids
+
+
+def vote_id(volume: VolumeStore, labels: str, classes: Sequence[str]) -> int | None:
+    """The label value of the last object class (vessel) in ``labels/<labels>``, whose share
+    of an object is its ``segmented_fraction``; None when the labels lack that class."""
+    names = volume.classes(labels)
+    return names.index(classes[-1]) if classes[-1] in names else None
+
+
+def check_voxel_size(classifier: ObjectClassifier, voxel_size: Sequence[float]) -> None:
+    trained = classifier.metadata.get("voxel_size")
+    if trained is None:
+        return
+    a, b = np.asarray(trained, float), np.asarray(voxel_size, float)
+    if a.shape != b.shape or np.any(np.abs(a - b) > _VOXEL_TOLERANCE * np.maximum(a, b)):
+        raise ClassifierError(
+            f"the classifier was trained at voxel size {list(a)} µm, the volume has "
+            f"{list(b)} µm; its size features would not mean the same: train a classifier "
+            "on data at this voxel size"
+        )
+
+
+@contextlib.contextmanager
+def cluster(client: Client | None) -> Iterator[Client]:
+    """``client``, or a local cluster (or ``DASK_SCHEDULER_ADDRESS``) for the call."""
+    if client is not None:
+        yield client
+        return
+    with connect() as owned:
+        yield owned
+
+
+def classify(
+    segmented: str | Path,
+    classifier: str | Path | ObjectClassifier,
+    out_dir: str | Path,
+    *,
+    labels: str = "segmentation",
+    min_voxels: int = 0,
+    neck_ratio: float = DEFAULT_NECK_RATIO,
+    split: bool = True,
+    max_voxels: int = DEFAULT_FEATURE_VOXELS,
+    block_shape: Sequence[int] | None = None,
+    client: Client | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ClassifyResult:
+    """Label every object of a segmentation soma or vessel, with a probability.
+
+    Parameters
+    ----------
+    segmented
+        A complete store with the image and class labels ``labels`` (``volseg segment``'s
+        output) holding at least one of the classifier's classes.
+    classifier
+        A classifier file (``volseg classify train``), loaded with its sha256 checked.
+    out_dir
+        Receives ``classified.zarr`` (image and ``labels/<labels>`` hard-linked,
+        ``labels/classified``, ``labels/objects``) and ``objects.parquet``/``.csv``.
+    min_voxels
+        Objects smaller than this are dropped (background in the outputs).
+    neck_ratio, split
+        How objects are cut at their necks (:func:`split_object`); ``split=False`` keeps
+        every connected component whole.
+    max_voxels
+        Objects with larger bounding boxes are cut and measured downsampled.
+    block_shape
+        Voxels per write task (whole chunks; derived by default).
+    client
+        A dask client; None starts a local cluster for the call.
+    resume
+        Continue an interrupted run in ``out_dir``: blocks done are not written again.
+    overwrite
+        Replace the outputs of an earlier run.
+
+    Returns
+    -------
+    ClassifyResult
+
+    Raises
+    ------
+    ClassifierError
+        An altered or untrusted classifier file, or one trained on other features, classes
+        or voxel size.
+    InputError
+        Labels without any of the classifier's classes.
+    StoreExistsError, RunLockedError, ResumeMismatchError
+        As for ``volseg segment``.
+
+    Notes
+    -----
+    Object ids are the pieces in (connected component, piece) order; components are in
+    :func:`scipy.ndimage.label` order and pieces by first voxel, so the output does not
+    depend on blocks, workers or task order. An empty segmentation gives empty labels and
+    a table with every column and no rows.
+    """
+    t0 = time.perf_counter()
+    if int(min_voxels) != min_voxels or min_voxels < 0:
+        raise ConfigError(f"min_voxels must be a whole number ≥ 0, got {min_voxels!r}")
+    if not 0 < neck_ratio <= 1:
+        raise ConfigError(f"neck_ratio must be in (0, 1], got {neck_ratio!r}")
+    clf = classifier if isinstance(classifier, ObjectClassifier) else load_classifier(classifier)
+    clf.check_compatible(features=FEATURES, classes=clf.classes)
+    volume = VolumeStore.open(segmented)
+    volume.require_complete()
+    class_labels = volume.labels(labels)
+    image = volume.image(0)
+    if class_labels.shape != image.shape:
+        raise InputError(f"{volume.path} labels/{labels} does not match the image's shape")
+    check_voxel_size(clf, volume.voxel_size)
+    class_ids = object_class_ids(volume, labels, clf.classes)
+    grid = plan_blocks(class_labels.shape, class_labels.chunks, block_shape)
+    plan_blocks(image.shape, image.chunks, grid.block_shape)
+    out = Path(out_dir)
+    path = out / CLASSIFIED_STORE
+    config = {
+        "segmented": str(volume.path.resolve()),
+        "labels": labels,
+        "class_ids": class_ids,
+        "classifier_sha256": clf.sha256,
+        "classes": list(clf.classes),
+        "min_voxels": int(min_voxels),
+        "neck_ratio": float(neck_ratio),
+        "split": bool(split),
+        "max_voxels": int(max_voxels),
+        "block_shape": list(grid.block_shape),
+    }
+    store = _open_output(volume, path, out, config, clf, resume=resume, overwrite=overwrite)
+    with RunLock(store.path), cluster(client) as c:
+        work = out / WORK_DIR
+        measured = measure_objects(
+            class_labels,
+            image,
+            class_ids=class_ids,
+            voxel_size=volume.voxel_size,
+            work=work,
+            client=c,
+            block_shape=grid.block_shape,
+            min_voxels=min_voxels,
+            max_voxels=max_voxels,
+            neck_ratio=neck_ratio,
+            split=split,
+            vote=vote_id(volume, labels, clf.classes),
+            progress=progress,
+        )
+        table = measured.table
+        index, probability = clf.predict(table)
+        n_final, lookup_sha = write_lookup(measured.pieces, index + 1, work / "lookup.npz")
+        ledger = Ledger(store.path)
+        layout = {
+            "shape": list(image.shape),
+            "chunks": list(image.chunks),
+            "config": config,
+            "outcome_sha256": lookup_sha,
+        }
+        if not resume and ledger.exists:
+            ledger.reset()
+        ledger.start(layout, resume=resume)
+        if CLASSIFIED not in store.label_names:
+            store.create_labels(CLASSIFIED, classes=["background", *clf.classes])
+            create_instance_labels(
+                store, INSTANCES, dtype=id_dtype(n_final), meta={**config, "n_objects": n_final}
+            )
+        task = ClassifyBlock(
+            components=measured.components,
+            classified=store.labels(CLASSIFIED),
+            objects=store.labels(INSTANCES),
+            lookup=str(work / "lookup.npz"),
+            pieces=str(work / "pieces"),
+        )
+        summary = run_blocks(
+            c, grid, task, ledger=ledger, description="classify", progress=progress
+        )
+        result_table = _result_table(table, clf, index, probability)
+        parquet = csv = None
+        if summary.ok:
+            if store.levels > 1:
+                build_pyramid(store, labels=[CLASSIFIED, INSTANCES], image=False, progress=progress)
+            set_object_properties(store, INSTANCES, result_table)
+            parquet, csv = write_table(result_table, out)
+            counts = {str(k): int((result_table["class"] == k).sum()) for k in clf.classes}
+            store.mark_complete(
+                classify={
+                    "n_objects": n_final,
+                    "classes": counts,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                }
+            )
+            shutil.rmtree(work, ignore_errors=True)
+    return ClassifyResult(
+        out_dir=out,
+        store=store.path,
+        table=result_table,
+        summary=summary,
+        n_components=len(measured.pieces),
+        n_split=sum(1 for p in measured.pieces if p.n > 1),
+        seconds=time.perf_counter() - t0,
+        parquet=parquet,
+        csv=csv,
+    )
+
+
+def _open_output(
+    volume: VolumeStore,
+    path: Path,
+    out: Path,
+    config: dict[str, Any],
+    clf: ObjectClassifier,
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> VolumeStore:
+    if resume:
+        if not (path / "zarr.json").is_file():
+            raise ConfigError(f"--resume: {path} does not exist; run without --resume first")
+        return VolumeStore.open(path, mode="a")
+    tables = [out / OBJECTS_PARQUET, out / OBJECTS_CSV]
+    if not overwrite and (path.exists() or any(p.exists() for p in tables)):
+        raise StoreExistsError(
+            f"{out} holds a classification already; pass --overwrite to replace it, "
+            "--resume to finish an interrupted run, or choose another output folder"
+        )
+    if path.exists():  # never replace an output another run is writing
+        lock = RunLock(path)
+        lock.acquire()
+        lock.release()
+    return create_objects_store(
+        volume,
+        path,
+        semantic=config["labels"],
+        provenance=provenance(
+            config=config,
+            inputs=[
+                {"kind": "volume", "path": config["segmented"], "labels": config["labels"]},
+                {"kind": "classifier", "path": str(clf.path), "sha256": clf.sha256},
+            ],
+        ),
+        overwrite=overwrite,
+    )
+
+
+def _result_table(
+    table: pd.DataFrame,
+    clf: ObjectClassifier,
+    index: np.ndarray,
+    probability: np.ndarray,
+) -> pd.DataFrame:
+    names = np.asarray(clf.classes, dtype=object)
+    head = pd.DataFrame(
+        {
+            "id": np.arange(1, len(table) + 1, dtype=np.int64),
+            "class": names[index] if len(table) else np.zeros(0, object),
+            "class_probability": probability.astype(np.float64),
+        }
+    )
+    body = table[["component", "piece", "downsample_factor", *PLACEMENT, *FEATURES]]
+    result = pd.concat([head, body.reset_index(drop=True)], axis=1)
+    ints = ["component", "piece", "voxels", *(c for c in PLACEMENT if c.startswith("bbox"))]
+    return result.astype({c: np.int64 for c in ints})

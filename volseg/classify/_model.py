@@ -1,0 +1,473 @@
+"""The soma/vessel object classifier and its file: a fitted gradient-boosting estimator with its
+feature and class names, stored as one zip and loaded with a sha256 and an allow-list check."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+import skops.io as sio
+from numpy.typing import ArrayLike
+from sklearn.ensemble import HistGradientBoostingClassifier
+from threadpoolctl import threadpool_limits
+
+import volseg
+from volseg.errors import ClassifierError, InputNotFoundError
+
+__all__ = [
+    "ALLOWED",
+    "CLASSIFIER_FORMAT",
+    "ObjectClassifier",
+    "fit_classifier",
+    "load_classifier",
+    "save_classifier",
+]
+
+CLASSIFIER_FORMAT = 1
+_HEADER, _ESTIMATOR = "volseg_classifier.json", "estimator.skops"
+_RETRAIN = "retrain with `volseg classify train`"
+
+# Every type in the skops file of a fitted HistGradientBoostingClassifier (binary and
+# multiclass, scikit-learn 1.9). skops trusts every sklearn estimator by default, so its own
+# audit would pass a Pipeline or any estimator; files are checked against this list instead.
+ALLOWED: tuple[str, ...] = (
+    "builtins.dict",
+    "builtins.list",
+    "builtins.str",
+    "builtins.tuple",
+    "numpy.ndarray",
+    "numpy.random._generator.Generator",
+    "numpy.uint64",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.preprocessing._label.LabelEncoder",
+)
+# The skops node kinds those are stored as; the others (function, method, partial, operator,
+# reduce) call code that the file names.
+_NODE_KINDS = frozenset(
+    {
+        "CachedNode",
+        "DictNode",
+        "JsonNode",
+        "ListNode",
+        "LossNode",
+        "NdArrayNode",
+        "ObjectNode",
+        "RandomGeneratorNode",
+        "TupleNode",
+        "TypeNode",
+    }
+)
+
+
+def _one_thread() -> threadpool_limits:
+    # One thread fits hundreds of objects in 0.05 s and predicts 100k in under a second; on a
+    # busy node (other jobs, dask workers) libgomp's barriers stretch that fit to minutes.
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
+@dataclass(frozen=True)
+class ObjectClassifier:
+    """A fitted object classifier; build it with :func:`fit_classifier` or :func:`load_classifier`.
+
+    ``estimator`` is fitted on the ``features`` columns in that order, with ``classes_`` equal to
+    ``0..k-1`` naming ``classes`` in order. ``metadata`` is plain JSON. ``sha256`` is the hex
+    sha256 of ``estimator_bytes``, the skops serialization that :func:`save_classifier` writes
+    (kept because two skops dumps of one estimator differ). ``path`` is the file it was loaded
+    from, if any.
+    """
+
+    estimator: HistGradientBoostingClassifier
+    features: tuple[str, ...]
+    classes: tuple[str, ...]
+    metadata: dict[str, Any]
+    sha256: str
+    path: Path | None = None
+    estimator_bytes: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if hashlib.sha256(self.estimator_bytes).hexdigest() != self.sha256:
+            raise ClassifierError(
+                "ObjectClassifier.sha256 is not the sha256 of its estimator_bytes; build "
+                "classifiers with fit_classifier or load_classifier"
+            )
+
+    def probabilities(self, table: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, ``(n, k)`` float64 with rows summing to 1; ``(0, k)`` if n == 0.
+
+        Reads the ``features`` columns of ``table``, in order; other columns are ignored.
+
+        Raises
+        ------
+        ClassifierError
+            If a feature column is missing, not numeric or holds NaN/inf (each named).
+        """
+        x = _matrix(table, self.features)
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes)))
+        with _one_thread():
+            return np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
+
+    def predict(self, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Most probable class index of each row (int64; ties go to the lower index) and its
+        probability (float64). Raises like :meth:`probabilities`."""
+        proba = self.probabilities(table)
+        index = np.argmax(proba, axis=1).astype(np.int64)
+        return index, proba[np.arange(len(index)), index]
+
+    def check_compatible(self, *, features: Sequence[str], classes: Sequence[str]) -> None:
+        """Raise :class:`ClassifierError` unless every feature this classifier reads is among
+        ``features`` and ``classes`` are exactly its classes, in order."""
+        available = set(features)
+        missing = [f for f in self.features if f not in available]
+        if missing:
+            raise ClassifierError(
+                f"the classifier reads feature(s) {missing} that are not available "
+                f"(available: {list(features)}); {_RETRAIN} on the current features"
+            )
+        if tuple(classes) != self.classes:
+            raise ClassifierError(
+                f"the classifier predicts classes {list(self.classes)} but {list(classes)} are "
+                f"wanted; {_RETRAIN} with those classes"
+            )
+
+
+def _names(values: Any, what: str) -> tuple[str, ...]:
+    listed = isinstance(values, Iterable) and not isinstance(values, str | Mapping)
+    names = tuple(values) if listed else ()
+    if (
+        not names
+        or not all(isinstance(v, str) and v for v in names)
+        or len(set(names)) < len(names)
+    ):
+        raise ClassifierError(f"{what} must be a non-empty list of distinct strings: {values!r}")
+    return names
+
+
+def _matrix(table: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    missing = [f for f in features if f not in table.columns]
+    if missing:
+        raise ClassifierError(
+            f"the feature table lacks column(s) {missing} (it has {list(table.columns)}); "
+            "compute the features the classifier was trained on"
+        )
+    text = [f for f in features if not pd.api.types.is_numeric_dtype(table[f])]
+    if text:
+        raise ClassifierError(f"feature column(s) {text} are not numeric")
+    x = table[list(features)].to_numpy(dtype=np.float64)
+    bad = [f for f, ok in zip(features, np.isfinite(x).all(axis=0), strict=True) if not ok]
+    if bad:
+        raise ClassifierError(
+            f"feature column(s) {bad} hold NaN or infinite values; fix how they are computed "
+            "or drop those objects"
+        )
+    return x
+
+
+def _json_copy(value: Any) -> dict[str, Any]:
+    try:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"got a {type(value).__name__}, not a dict")
+        out: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ClassifierError(
+            "classifier metadata must be a dict of plain JSON types (dict, list, str, int, "
+            f"float, bool, None; no NaN): {exc}; convert numpy values with .tolist() or float()"
+        ) from None
+    return out
+
+
+def fit_classifier(
+    table: pd.DataFrame,
+    labels: ArrayLike,
+    *,
+    features: Sequence[str],
+    classes: Sequence[str],
+    metadata: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> ObjectClassifier:
+    """Fit a classifier of objects (the rows of ``table``) into ``classes``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per annotated object, holding at least the ``features`` columns.
+    labels : array_like of int
+        Class index of each row, ``0..len(classes)-1``; every class must occur.
+    features, classes : sequence of str
+        Columns to learn from (in the order they will be read) and at least two class names.
+    metadata : mapping, optional
+        Plain JSON (voxel size, training data sha256, ...). ``volseg_version``,
+        ``sklearn_version``, ``n_train`` (objects per class), ``created`` (UTC ISO 8601) and
+        ``format`` are added, replacing keys of those names.
+    seed : int, default 0
+        ``random_state`` of the estimator.
+
+    Returns
+    -------
+    ObjectClassifier
+        With ``sha256`` set and ``path`` None.
+
+    Raises
+    ------
+    ClassifierError
+        With fewer than 4 objects, labels and rows differing in number, a label outside
+        ``0..k-1``, a class without objects, a feature missing, not numeric or not finite (each
+        named), or non-JSON metadata.
+
+    Notes
+    -----
+    Training sets are small (a user annotates a few slices: tens to hundreds of objects),
+    hence balanced class weights, no early stopping (no validation split to spare) and
+    ``min_samples_leaf = max(2, min(20, n // 10))``.
+    """
+    features, classes = _names(features, "features"), _names(classes, "classes")
+    if len(classes) < 2:
+        raise ClassifierError(f"a classifier needs at least 2 classes, got {list(classes)}")
+    y = np.asarray(labels)
+    n = len(table)
+    if y.shape != (n,):
+        raise ClassifierError(f"the table has {n} rows but labels have shape {y.shape}")
+    if n < 4:
+        raise ClassifierError(f"only {n} training objects; annotate more slices (at least 4)")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= len(classes):
+        raise ClassifierError(
+            f"labels must be integer class indices 0..{len(classes) - 1} for {list(classes)}; "
+            f"got {y.dtype} values {np.unique(y)[:8].tolist()}"
+        )
+    counts = np.bincount(y, minlength=len(classes)).tolist()
+    n_train = dict(zip(classes, counts, strict=True))
+    absent = [c for c, k in n_train.items() if k == 0]
+    if absent:
+        raise ClassifierError(
+            f"no {' or '.join(absent)} objects among the {n} training objects ({n_train}): "
+            f"annotate slices that cross {' and '.join(absent)} objects too"
+        )
+    x = _matrix(table, features)
+    meta = _json_copy({} if metadata is None else metadata)
+    with _one_thread():
+        estimator = HistGradientBoostingClassifier(
+            random_state=seed,
+            class_weight="balanced",
+            min_samples_leaf=max(2, min(20, n // 10)),
+            max_iter=200,
+            early_stopping=False,
+        ).fit(x, y)
+    raw = sio.dumps(estimator)
+    meta |= {
+        "volseg_version": volseg.__version__,
+        "sklearn_version": sklearn.__version__,
+        "n_train": n_train,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "format": CLASSIFIER_FORMAT,
+    }
+    sha = hashlib.sha256(raw).hexdigest()
+    return ObjectClassifier(estimator, features, classes, meta, sha, estimator_bytes=raw)
+
+
+def save_classifier(classifier: ObjectClassifier, path: str | os.PathLike[str]) -> Path:
+    """Write ``classifier`` to one file, atomically.
+
+    Parameters
+    ----------
+    classifier : ObjectClassifier
+        From :func:`fit_classifier` or :func:`load_classifier`.
+    path : str or os.PathLike
+        The file to write (e.g. ``classifier.vsclf``); folders are created, a file replaced.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ClassifierError
+        If ``classifier.metadata`` is not plain JSON.
+
+    Notes
+    -----
+    A zip of ``volseg_classifier.json`` (format, features, classes, metadata,
+    estimator_sha256) and ``estimator.skops`` (``classifier.estimator_bytes``), no pickle,
+    written to a temporary file in the same folder and renamed over ``path``. The same
+    classifier gives the same bytes.
+    """
+    header = {
+        "format": CLASSIFIER_FORMAT,
+        "features": list(classifier.features),
+        "classes": list(classifier.classes),
+        "metadata": _json_copy(classifier.metadata),
+        "estimator_sha256": classifier.sha256,
+    }
+    members = {
+        _HEADER: json.dumps(header, indent=2).encode(),
+        _ESTIMATOR: classifier.estimator_bytes,
+    }
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name, data in members.items():
+                    # a fixed date, so that the same classifier gives the same bytes
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _fail(file: Path, problem: str, exc: BaseException | None = None) -> ClassifierError:
+    cause = f": {type(exc).__name__}: {str(exc)[:200]}" if exc is not None else ""
+    return ClassifierError(f"{file} {problem}{cause}; {_RETRAIN}")
+
+
+def _read_header(file: Path) -> tuple[dict[str, Any], bytes]:
+    try:
+        with zipfile.ZipFile(file) as zf:
+            missing = [m for m in (_HEADER, _ESTIMATOR) if m not in zf.namelist()]
+            text, raw = (b"", b"") if missing else (zf.read(_HEADER), zf.read(_ESTIMATOR))
+    except Exception as exc:
+        raise _fail(
+            file, "is not a readable volseg classifier (not a zip, or corrupted)", exc
+        ) from None
+    if missing:
+        raise _fail(file, f"is a zip file but not a volseg classifier: it lacks {missing}")
+    try:
+        header = json.loads(text)
+    except ValueError as exc:
+        raise _fail(file, f"has an invalid {_HEADER}", exc) from None
+    fmt = header.get("format") if isinstance(header, dict) else None
+    if type(fmt) is not int or fmt != CLASSIFIER_FORMAT:
+        raise _fail(file, f"has format {fmt!r}; this volseg reads format {CLASSIFIER_FORMAT}")
+    header["features"] = _names(header.get("features"), f"{file}: features")
+    header["classes"] = _names(header.get("classes"), f"{file}: classes")
+    if not isinstance(header.get("metadata"), dict) or "estimator_sha256" not in header:
+        raise _fail(file, f"has no metadata object or estimator_sha256 in {_HEADER}")
+    return header, raw
+
+
+def _collect_types(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        if "__class__" in node or "__loader__" in node:
+            found.add(f"{node.get('__module__')}.{node.get('__class__')}")
+            if node.get("__loader__") not in _NODE_KINDS:
+                found.add(f"skops loader {node.get('__loader__')}")
+        for value in node.values():
+            _collect_types(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _collect_types(value, found)
+
+
+def _check_types(file: Path, raw: bytes) -> None:
+    found: set[str] = set()
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            _collect_types(json.loads(zf.read("schema.json")), found)
+        # skops's audit also reports names it would resolve from strings (bit generators)
+        found.update(sio.get_untrusted_types(data=raw))
+    except Exception as exc:
+        raise _fail(file, f"has a {_ESTIMATOR} that is not a readable skops file", exc) from None
+    if unexpected := sorted(found - set(ALLOWED)):
+        raise ClassifierError(
+            f"{file} holds types not on volseg's allow-list: {unexpected}; refusing to load it"
+        )
+
+
+def load_classifier(
+    path: str | os.PathLike[str], *, expected_sha256: str | None = None
+) -> ObjectClassifier:
+    """Load a classifier written by :func:`save_classifier`, checking its hash and types.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The classifier file.
+    expected_sha256 : str, optional
+        Refuse the file unless its estimator has this hex sha256 (e.g. one a run recorded).
+
+    Returns
+    -------
+    ObjectClassifier
+        With ``path`` set.
+
+    Raises
+    ------
+    InputNotFoundError
+        If ``path`` does not exist.
+    ClassifierError
+        If the file is not a classifier zip, lacks a member, has another format or a bad
+        header, its estimator's sha256 differs from the recorded one (altered) or from
+        ``expected_sha256``, it holds types outside :data:`ALLOWED`, or its estimator does not
+        match the features and classes it lists.
+
+    Notes
+    -----
+    The hash and the types are checked before skops builds anything, and skops reads arrays
+    with ``allow_pickle=False``: loading never unpickles or runs code from the file.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputNotFoundError(
+            f"classifier not found: {file} does not exist or is not a file; train one with "
+            "`volseg classify train`"
+        )
+    header, raw = _read_header(file)
+    digest, recorded = hashlib.sha256(raw).hexdigest(), header["estimator_sha256"]
+    if digest != recorded:
+        raise ClassifierError(
+            f"{file} was altered: its estimator sha256 is {digest}, the file records "
+            f"{recorded}; use the original file or {_RETRAIN}"
+        )
+    if expected_sha256 is not None and digest != expected_sha256.strip().lower():
+        raise ClassifierError(
+            f"{file} has estimator sha256 {digest} but {expected_sha256} was expected; use "
+            "the classifier the run was started with, or drop the expected hash"
+        )
+    _check_types(file, raw)
+    saved_with = header["metadata"].get("sklearn_version")
+    try:
+        estimator = sio.loads(raw, trusted=list(ALLOWED))
+    except Exception as exc:
+        raise _fail(
+            file, f"cannot be rebuilt (saved with scikit-learn {saved_with})", exc
+        ) from None
+    features, classes = header["features"], header["classes"]
+    n_in = getattr(estimator, "n_features_in_", None)
+    fitted = getattr(estimator, "classes_", np.empty(0))
+    if n_in != len(features) or not np.array_equal(fitted, np.arange(len(classes))):
+        raise _fail(
+            file,
+            f"lists features {list(features)} and classes {list(classes)} but its estimator "
+            f"reads {n_in} features and has classes {fitted}",
+        )
+    metadata = header["metadata"]
+    return ObjectClassifier(
+        estimator, features, classes, metadata, digest, file, estimator_bytes=raw
+    )

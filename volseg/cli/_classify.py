@@ -1,0 +1,171 @@
+"""``volseg classify``: soma vs vessel for the 3D objects of a segmentation.
+
+``volseg classify SEGMENTED.zarr --classifier F --out DIR`` labels the objects;
+``volseg classify train SEGMENTED.zarr --truth GT.zarr --out F`` trains the classifier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from volseg.classify import DEFAULT_NECK_RATIO
+from volseg.cli._app import ShowProgress, app, parse_triple
+
+
+class _DefaultApply(TyperGroup):
+    """``volseg classify STORE ...`` runs ``apply``; ``volseg classify train ...`` trains."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["apply", *args]
+        return super().parse_args(ctx, args)
+
+
+classify_app = typer.Typer(
+    cls=_DefaultApply,
+    help="Soma vs vessel: classify the 3D objects of a segmentation (and train the classifier).",
+    no_args_is_help=True,
+)
+app.add_typer(classify_app, name="classify")
+
+Scheduler = Annotated[
+    str | None,
+    typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+]
+NeckRatio = Annotated[
+    float, typer.Option(help="Cut objects where a neck is below this fraction of the thinner part.")
+]
+Split = Annotated[bool, typer.Option(help="Cut merged objects at their necks.")]
+MinVoxels = Annotated[int, typer.Option(help="Drop smaller objects (dust).")]
+
+
+def _slices(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    from volseg.errors import ConfigError
+
+    out: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            if ":" in part:
+                a, b, *step = (int(v) for v in part.split(":"))
+                out += list(range(a, b, step[0] if step else 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise ConfigError(
+                f"--slices takes slice numbers and ranges, e.g. 0,4,8 or 0:64:4; got {text!r}"
+            ) from None
+    return out
+
+
+@classify_app.command("apply")
+def apply(
+    segmented: Annotated[
+        Path, typer.Argument(help="A segmented store (volseg segment's OUT.zarr).")
+    ],
+    classifier: Annotated[Path, typer.Option(help="Classifier file from volseg classify train.")],
+    out: Annotated[Path, typer.Option(help="Output folder (classified.zarr, object table).")],
+    labels: Annotated[str, typer.Option(help="Label image of class ids.")] = "segmentation",
+    min_voxels: MinVoxels = 0,
+    neck_ratio: NeckRatio = DEFAULT_NECK_RATIO,
+    split: Split = True,
+    block: Annotated[
+        str | None, typer.Option(help="Block shape Z,Y,X (whole chunks; default: derived).")
+    ] = None,
+    scheduler: Scheduler = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier run's outputs.")] = False,
+    progress: ShowProgress = True,
+) -> None:
+    """Label every object of a segmentation soma or vessel, with a probability."""
+    from volseg.classify import classify
+    from volseg.runtime import connect
+
+    with connect(scheduler, n_workers=workers) as client:
+        result = classify(
+            segmented,
+            classifier,
+            out,
+            labels=labels,
+            min_voxels=min_voxels,
+            neck_ratio=neck_ratio,
+            split=split,
+            block_shape=parse_triple(block, "--block"),
+            client=client,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    if not result.ok:
+        typer.secho(str(result.summary), fg="red", err=True)
+        raise typer.Exit(1)
+    counts = ", ".join(f"{result.count(c)} {c}" for c in sorted(set(result.table["class"])))
+    typer.echo(
+        f"{len(result.table)} objects ({counts or 'none'}) from {result.n_components} "
+        f"components, {result.n_split} cut at necks, in {result.seconds:.1f} s"
+    )
+    typer.echo(f"  classes   {result.store}/labels/classified")
+    typer.echo(f"  objects   {result.store}/labels/objects")
+    typer.echo(f"  table     {result.parquet}  {result.csv}")
+    typer.echo(f"open in napari: napari --plugin napari-ome-zarr {result.store}")
+
+
+@classify_app.command("train")
+def train(
+    segmented: Annotated[Path, typer.Argument(help="A segmented store to learn from.")],
+    truth: Annotated[Path, typer.Option(help="Store with the ground-truth class labels.")],
+    out: Annotated[Path, typer.Option(help="Classifier file to write (e.g. classifier.vsclf).")],
+    labels: Annotated[str, typer.Option(help="Label image of the segmentation.")] = "segmentation",
+    truth_labels: Annotated[
+        str, typer.Option(help="Label image of the ground truth.")
+    ] = "ground_truth",
+    classes: Annotated[
+        str | None, typer.Option(help="Object classes, e.g. soma,vessel (default: the truth's).")
+    ] = None,
+    slices: Annotated[
+        str | None,
+        typer.Option(help="Annotated slices of the truth, e.g. 0,4,8 or 0:64:4 (default: all)."),
+    ] = None,
+    min_voxels: MinVoxels = 0,
+    neck_ratio: NeckRatio = DEFAULT_NECK_RATIO,
+    split: Split = True,
+    seed: Annotated[int, typer.Option(help="Seed of the learner.")] = 0,
+    scheduler: Scheduler = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    progress: ShowProgress = True,
+) -> None:
+    """Train the soma/vessel classifier from a segmentation and (sparse) ground truth."""
+    from volseg.classify import train_classifier
+    from volseg.runtime import connect
+
+    with connect(scheduler, n_workers=workers) as client:
+        result = train_classifier(
+            segmented,
+            truth,
+            out,
+            labels=labels,
+            truth_labels=truth_labels,
+            classes=None if classes is None else [c.strip() for c in classes.split(",")],
+            slices=_slices(slices),
+            min_voxels=min_voxels,
+            neck_ratio=neck_ratio,
+            split=split,
+            seed=seed,
+            client=client,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    used = ", ".join(f"{n} {c}" for c, n in result.n_used.items())
+    typer.echo(
+        f"classifier trained on {used} objects ({result.n_unannotated} on no annotated "
+        f"slice and {result.n_false} false detections left out) in {result.seconds:.1f} s"
+    )
+    typer.echo(f"  classifier      {result.path}  (sha256 {result.classifier.sha256[:16]}…)")
+    typer.echo(f"  training table  {result.table_path}")
