@@ -55,3 +55,26 @@ def test_reconstruct_benchmark_smoke(smoke_benchmark, tmp_path):
     assert [m["depth"] for m in result["memory"]] == [8, 16]
     assert all(m["worker_peak_rss_mib"] > 50 for m in result["memory"])
     assert "| soma | volseg |" in (tmp_path / "reconstruct.md").read_text()
+
+
+def test_classify_benchmark_smoke(smoke_benchmark, tmp_path):
+    result = smoke_benchmark("bench_classify.py", "classify.json")
+    assert result["shape"] == [16, 256, 256] and result["smoke"] is True
+    rows = {r["row"]: r for r in result["rows"]}
+    assert list(rows) == [
+        "2D",
+        "2D + classifier",
+        "2.5D (3 slices)",
+        "2.5D (3 slices) + classifier",
+        "oracle: classifier on true foreground",
+    ]
+    # the tiny networks segment poorly, but the oracle shows the stage itself works
+    oracle = rows["oracle: classifier on true foreground"]
+    assert oracle["iou_soma"] >= 0.8 and oracle["iou_vessel"] >= 0.8
+    assert oracle["soma_precision"] >= 0.9 and oracle["object_accuracy"] >= 0.8
+    assert oracle["components"] == oracle["objects"] > 10
+    for name in ("2D + classifier", "2.5D (3 slices) + classifier"):
+        row = rows[name]
+        assert row["classify_seconds"] > 0 and row["segment_seconds"] > 0
+        assert row["classify_over_segment"] == row["classify_seconds"] / row["segment_seconds"]
+    assert "| oracle: classifier on true foreground |" in (tmp_path / "classify.md").read_text()
