@@ -12,21 +12,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import trimesh
 
 from volseg.classify import CLASSIFIED, INSTANCES, classify, train_classifier
 from volseg.evaluate import evaluate_volumes, open_label_volume, write_overlays, write_report
+from volseg.infer import resolve_device
 from volseg.io import VolumeStore
 from volseg.io._layout import PALETTE
 from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.reconstruct import export_objects, reconstruct
+from volseg.runtime import connect
 from volseg.segment import make_segment_config, segment
 from volseg.train import make_config, train
 from volseg.viz import render_meshes
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -106,54 +110,64 @@ def run_demo(
         progress=progress,
     )
     paths["model"] = result.best_checkpoint or result.last_checkpoint
-    seg = _segment(paths["volume"], paths["model"], paths["segmentation"], workers, progress)
-    # the classifier learns from the objects the network finds in the training volume,
-    # labelled by the annotated slices only
-    _segment(paths["train_volume"], paths["model"], paths["train_segmentation"], workers, progress)
-    trained = train_classifier(
-        paths["train_segmentation"],
-        paths["train_volume"],
-        paths["classifier"],
-        slices=annotated,
-        min_voxels=min_object_voxels,
-        overwrite=True,
-        progress=progress,
-    )
-    pred = open_label_volume(paths["segmentation"], labels="segmentation", role="pred")
-    gt = open_label_volume(paths["volume"], role="gt")
-    ev = evaluate_volumes(pred, gt, progress=progress)
-    report = write_report(ev, paths["evaluation"])
-    paths["report"] = report["md"]
-    write_overlays(
-        pred, gt, paths["overlays"], [shape[0] // 4, shape[0] // 2], cls=1, classes=ev.classes
-    )
-    classified = classify(
-        paths["segmentation"],
-        trained.path,
-        paths["classification"],
-        min_voxels=min_object_voxels,
-        overwrite=True,
-        progress=progress,
-    )
-    paths["classified"] = classified.store
-    after = evaluate_volumes(
-        open_label_volume(classified.store, labels=CLASSIFIED, role="pred"), gt, progress=progress
-    )
-    paths["classified_report"] = write_report(after, paths["classified_evaluation"])["md"]
-    objects = reconstruct(
-        classified.store,
-        paths["reconstruction"],
-        labels=CLASSIFIED,
-        classes=["soma"],
-        min_voxels=min_object_voxels,
-        progress=progress,
-        overwrite=True,
-    )
-    paths["objects"] = objects.components.store
-    paths["object_table"] = objects.components.csv
-    paths["meshes_picture"] = _picture(
-        classified.store, classified.table, paths["classification"], paths["reconstruction"]
-    )
+    gpu = resolve_device("auto").type == "cuda"
+    # one cluster for every stage: no start-up per stage
+    with connect(n_workers=workers, resources={"GPU": 1} if gpu else None) as client:
+        seg = _segment(paths["volume"], paths["model"], paths["segmentation"], client, progress)
+        # the classifier learns from the objects the network finds in the training volume,
+        # labelled by the annotated slices only
+        _segment(
+            paths["train_volume"], paths["model"], paths["train_segmentation"], client, progress
+        )
+        trained = train_classifier(
+            paths["train_segmentation"],
+            paths["train_volume"],
+            paths["classifier"],
+            slices=annotated,
+            min_voxels=min_object_voxels,
+            client=client,
+            overwrite=True,
+            progress=progress,
+        )
+        pred = open_label_volume(paths["segmentation"], labels="segmentation", role="pred")
+        gt = open_label_volume(paths["volume"], role="gt")
+        ev = evaluate_volumes(pred, gt, progress=progress)
+        report = write_report(ev, paths["evaluation"])
+        paths["report"] = report["md"]
+        write_overlays(
+            pred, gt, paths["overlays"], [shape[0] // 4, shape[0] // 2], cls=1, classes=ev.classes
+        )
+        classified = classify(
+            paths["segmentation"],
+            trained.path,
+            paths["classification"],
+            min_voxels=min_object_voxels,
+            client=client,
+            overwrite=True,
+            progress=progress,
+        )
+        paths["classified"] = classified.store
+        after = evaluate_volumes(
+            open_label_volume(classified.store, labels=CLASSIFIED, role="pred"),
+            gt,
+            progress=progress,
+        )
+        paths["classified_report"] = write_report(after, paths["classified_evaluation"])["md"]
+        objects = reconstruct(
+            classified.store,
+            paths["reconstruction"],
+            labels=CLASSIFIED,
+            classes=["soma"],
+            min_voxels=min_object_voxels,
+            client=client,
+            progress=progress,
+            overwrite=True,
+        )
+        paths["objects"] = objects.components.store
+        paths["object_table"] = objects.components.csv
+        paths["meshes_picture"] = _picture(
+            classified.store, classified.table, paths["classification"], paths["reconstruction"]
+        )
     scores = {
         "accuracy": ev.accuracy,
         **{f"iou_{c}": v for c, v in zip(ev.classes, ev.iou, strict=True)},
@@ -169,7 +183,7 @@ def run_demo(
     return DemoResult(out=out, paths=paths, scores=scores, seconds=time.perf_counter() - t0)
 
 
-def _segment(volume: Path, model: Path, out: Path, workers: int | None, progress: bool) -> Any:
+def _segment(volume: Path, model: Path, out: Path, client: Client, progress: bool) -> Any:
     return segment(
         make_segment_config(
             {
@@ -177,7 +191,7 @@ def _segment(volume: Path, model: Path, out: Path, workers: int | None, progress
                 "model": str(model),
                 "out": str(out),
                 "overwrite": True,
-                "workers": workers,
+                "scheduler": client.scheduler_info()["address"],
                 "device": "auto",
             }
         ),
@@ -200,7 +214,9 @@ def _picture(store: Path, table: pd.DataFrame, folder: Path, out: Path) -> Path:
         progress=False,
     )
     names = ["background", *objects.classes(CLASSIFIED)[1:]]
-    colour = {name: np.asarray(PALETTE[i % len(PALETTE)][:3]) / 255 for i, name in enumerate(names)}
+    colour = {
+        name: tuple(v / 255 for v in PALETTE[i % len(PALETTE)][:3]) for i, name in enumerate(names)
+    }
     classes = dict(zip(table["id"], table["class"], strict=True))
     meshes = {i: trimesh.load_mesh(files["ply"]) for i, files in export.mesh_files.items()}
     return render_meshes(

@@ -156,3 +156,12 @@ def test_cli_evaluate_with_overlays(phantom, tmp_path):
     assert (
         json.loads((tmp_path / "rep" / "metrics.json").read_text())["summary"]["slices_scored"] == 2
     )
+
+
+def test_slice_ranges_take_a_step():
+    from volseg.evaluate import parse_slices
+
+    assert parse_slices("0-12:4", 13) == [0, 4, 8, 12]
+    assert parse_slices("1,0-8:4,3", 10) == [0, 1, 3, 4, 8]
+    with pytest.raises(InputError, match="0-60:4"):
+        parse_slices("0-x", 10)

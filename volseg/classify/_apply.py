@@ -109,12 +109,16 @@ def check_voxel_size(classifier: ObjectClassifier, voxel_size: Sequence[float]) 
 
 
 @contextlib.contextmanager
-def cluster(client: Client | None) -> Iterator[Client]:
-    """``client``, or a local cluster (or ``DASK_SCHEDULER_ADDRESS``) for the call."""
+def cluster(
+    client: Client | None, scheduler: str | None = None, n_workers: int | None = None
+) -> Iterator[Client]:
+    """``client``; else the cluster at ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else a
+    local cluster of ``n_workers`` for the call. Callers enter it only after checking their
+    inputs, so a bad input never waits for a cluster to start."""
     if client is not None:
         yield client
         return
-    with connect() as owned:
+    with connect(scheduler, n_workers=n_workers) as owned:
         yield owned
 
 
@@ -130,6 +134,8 @@ def classify(
     max_voxels: int = DEFAULT_FEATURE_VOXELS,
     block_shape: Sequence[int] | None = None,
     client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -155,8 +161,10 @@ def classify(
         Objects with larger bounding boxes are cut and measured downsampled.
     block_shape
         Voxels per write task (whole chunks; derived by default).
-    client
-        A dask client; None starts a local cluster for the call.
+    client, scheduler, n_workers
+        A dask client; else the scheduler to connect to (default ``DASK_SCHEDULER_ADDRESS``),
+        else a local cluster of ``n_workers`` processes for the call (started after the
+        inputs are checked).
     resume
         Continue an interrupted run in ``out_dir``: blocks done are not written again.
     overwrite
@@ -215,7 +223,7 @@ def classify(
         "block_shape": list(grid.block_shape),
     }
     store = _open_output(volume, path, out, config, clf, resume=resume, overwrite=overwrite)
-    with RunLock(store.path), cluster(client) as c:
+    with RunLock(store.path), cluster(client, scheduler, n_workers) as c:
         work = out / WORK_DIR
         measured = measure_objects(
             class_labels,

@@ -90,6 +90,8 @@ def train_classifier(
     max_voxels: int = DEFAULT_FEATURE_VOXELS,
     seed: int = 0,
     client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> TrainedClassifier:
@@ -114,6 +116,8 @@ def train_classifier(
         As for :func:`classify`; they are stored with the classifier and should match.
     seed
         Seed of the learner.
+    client, scheduler, n_workers
+        The dask cluster, as for :func:`classify`.
 
     Raises
     ------
@@ -154,7 +158,7 @@ def train_classifier(
     grid = plan_blocks(class_labels.shape, class_labels.chunks, None)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".volseg-work-{out.name}"
-    with cluster(client) as c:
+    with cluster(client, scheduler, n_workers) as c:
         measured = measure_objects(
             class_labels,
             image,

@@ -51,7 +51,7 @@ def write_lookup(
     for name in sorted(arrays):
         digest.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
     tmp = Path(path).with_suffix(".partial.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
     return int(counts.sum()), digest.hexdigest()
 

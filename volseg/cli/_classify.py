@@ -43,26 +43,6 @@ Split = Annotated[bool, typer.Option(help="Cut merged objects at their necks.")]
 MinVoxels = Annotated[int, typer.Option(help="Drop smaller objects (dust).")]
 
 
-def _slices(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    from volseg.errors import ConfigError
-
-    out: list[int] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        try:
-            if ":" in part:
-                a, b, *step = (int(v) for v in part.split(":"))
-                out += list(range(a, b, step[0] if step else 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise ConfigError(
-                f"--slices takes slice numbers and ranges, e.g. 0,4,8 or 0:64:4; got {text!r}"
-            ) from None
-    return out
-
-
 @classify_app.command("apply")
 def apply(
     segmented: Annotated[
@@ -85,23 +65,22 @@ def apply(
 ) -> None:
     """Label every object of a segmentation soma or vessel, with a probability."""
     from volseg.classify import classify
-    from volseg.runtime import connect
 
-    with connect(scheduler, n_workers=workers) as client:
-        result = classify(
-            segmented,
-            classifier,
-            out,
-            labels=labels,
-            min_voxels=min_voxels,
-            neck_ratio=neck_ratio,
-            split=split,
-            block_shape=parse_triple(block, "--block"),
-            client=client,
-            resume=resume,
-            overwrite=overwrite,
-            progress=progress,
-        )
+    result = classify(
+        segmented,
+        classifier,
+        out,
+        labels=labels,
+        min_voxels=min_voxels,
+        neck_ratio=neck_ratio,
+        split=split,
+        block_shape=parse_triple(block, "--block"),
+        scheduler=scheduler,
+        n_workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+    )
     if not result.ok:
         typer.secho(str(result.summary), fg="red", err=True)
         raise typer.Exit(1)
@@ -130,7 +109,7 @@ def train(
     ] = None,
     slices: Annotated[
         str | None,
-        typer.Option(help="Annotated slices of the truth, e.g. 0,4,8 or 0:64:4 (default: all)."),
+        typer.Option(help="Annotated slices of the truth, e.g. 0,4,8 or 0-60:4 (default: all)."),
     ] = None,
     min_voxels: MinVoxels = 0,
     neck_ratio: NeckRatio = DEFAULT_NECK_RATIO,
@@ -143,25 +122,31 @@ def train(
 ) -> None:
     """Train the soma/vessel classifier from a segmentation and (sparse) ground truth."""
     from volseg.classify import train_classifier
-    from volseg.runtime import connect
+    from volseg.evaluate import parse_slices
+    from volseg.io import VolumeStore
 
-    with connect(scheduler, n_workers=workers) as client:
-        result = train_classifier(
-            segmented,
-            truth,
-            out,
-            labels=labels,
-            truth_labels=truth_labels,
-            classes=None if classes is None else [c.strip() for c in classes.split(",")],
-            slices=_slices(slices),
-            min_voxels=min_voxels,
-            neck_ratio=neck_ratio,
-            split=split,
-            seed=seed,
-            client=client,
-            overwrite=overwrite,
-            progress=progress,
-        )
+    annotated = None
+    if slices is not None:
+        depth = VolumeStore.open(truth).labels(truth_labels).shape[0]
+        annotated = parse_slices(slices, depth)
+
+    result = train_classifier(
+        segmented,
+        truth,
+        out,
+        labels=labels,
+        truth_labels=truth_labels,
+        classes=None if classes is None else [c.strip() for c in classes.split(",")],
+        slices=annotated,
+        min_voxels=min_voxels,
+        neck_ratio=neck_ratio,
+        split=split,
+        seed=seed,
+        scheduler=scheduler,
+        n_workers=workers,
+        overwrite=overwrite,
+        progress=progress,
+    )
     used = ", ".join(f"{n} {c}" for c, n in result.n_used.items())
     typer.echo(
         f"classifier trained on {used} objects ({result.n_unannotated} on no annotated "

@@ -79,7 +79,8 @@ def _check(vol: LabelVolume) -> LabelVolume:
 
 
 def parse_slices(text: str | None, depth: int) -> list[int] | None:
-    """``"0,5,10-12"`` → ``[0, 5, 10, 11, 12]``; every index checked against ``depth``."""
+    """``"0,5,10-12"`` → ``[0, 5, 10, 11, 12]``, ``"0-12:4"`` → ``[0, 4, 8, 12]`` (a range
+    with a step); every index checked against ``depth``."""
     if not text:
         return None
     out: set[int] = set()
@@ -87,13 +88,14 @@ def parse_slices(text: str | None, depth: int) -> list[int] | None:
         part = part.strip()
         try:
             if "-" in part:
-                a, b = (int(p) for p in part.split("-", 1))
-                out.update(range(a, b + 1))
+                span, _, step = part.partition(":")
+                a, b = (int(p) for p in span.split("-", 1))
+                out.update(range(a, b + 1, int(step) if step else 1))
             elif part:
                 out.add(int(part))
         except ValueError:
             raise InputError(
-                f"--slices takes indices and ranges like 0,5,10-20; got {text!r}"
+                f"--slices takes indices and ranges like 0,5,10-20 or 0-60:4; got {text!r}"
             ) from None
     bad = [z for z in out if not 0 <= z < depth]
     if bad:

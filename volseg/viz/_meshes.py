@@ -68,7 +68,7 @@ def render_meshes(
     if legend:
         from matplotlib.patches import Patch
 
-        handles = [Patch(color=tuple(c[:3]), label=name) for name, c in legend.items()]
+        handles = [Patch(color=(c[0], c[1], c[2]), label=name) for name, c in legend.items()]
         ax.legend(handles=handles, loc="upper left")
     ax.set_box_aspect((1, 1, 1))
     ax.view_init(elev=view[0], azim=view[1])
