@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import json
 import os
@@ -31,7 +30,7 @@ from volseg.classify import (
     load_classifier,
     save_classifier,
 )
-from volseg.classify._model import ALLOWED, _collect_types
+from volseg.classify._model import ALLOWED, _collect_types, content_sha256
 from volseg.errors import ClassifierError, InputNotFoundError
 
 FEATURES = ("elongation", "volume_um3")
@@ -87,12 +86,26 @@ def with_header(**fields: Any) -> Callable[[dict[str, Any], dict[str, bytes]], N
     return lambda header, members: header.update(fields)
 
 
+def with_forged_header(**fields: Any) -> Callable[[dict[str, Any], dict[str, bytes]], None]:
+    """Edit the header and record the matching content sha256, as a forger would."""
+
+    def change(header: dict[str, Any], members: dict[str, bytes]) -> None:
+        header.update(fields)
+        header["sha256"] = content_sha256(
+            members[ESTIMATOR], header["features"], header["classes"], header["metadata"]
+        )
+
+    return change
+
+
 def with_estimator(raw: bytes) -> Callable[[dict[str, Any], dict[str, bytes]], None]:
     """Replace the estimator member and record its true sha256, as a forger would."""
 
     def change(header: dict[str, Any], members: dict[str, bytes]) -> None:
         members[ESTIMATOR] = raw
-        header["estimator_sha256"] = hashlib.sha256(raw).hexdigest()
+        header["sha256"] = content_sha256(
+            raw, header["features"], header["classes"], header["metadata"]
+        )
 
     return change
 
@@ -146,7 +159,9 @@ def test_fit_records_metadata_hash_and_recipe(trained):
     created = datetime.fromisoformat(meta["created"])
     assert created.utcoffset() == timedelta(0)
     assert abs(datetime.now(UTC) - created) < timedelta(minutes=5)
-    assert trained.sha256 == hashlib.sha256(trained.estimator_bytes).hexdigest()
+    assert trained.sha256 == content_sha256(
+        trained.estimator_bytes, FEATURES, CLASSES, trained.metadata
+    )
     assert (trained.features, trained.classes, trained.path) == (FEATURES, CLASSES, None)
     params = trained.estimator.get_params()
     assert {k: params[k] for k in ("class_weight", "max_iter", "early_stopping")} == {
@@ -199,7 +214,7 @@ def test_file_is_a_zip_of_json_and_skops_loaded_without_pickle(trained, saved, m
         "features": list(FEATURES),
         "classes": list(CLASSES),
         "metadata": trained.metadata,
-        "estimator_sha256": hashlib.sha256(raw).hexdigest(),
+        "sha256": content_sha256(raw, FEATURES, CLASSES, trained.metadata),
     }
 
     def refuse(*args: object, **kwargs: object) -> None:
@@ -228,8 +243,22 @@ def test_altered_estimator_is_refused(trained, saved, tmp_path):
 
 
 def test_edited_recorded_hash_is_refused(saved, tmp_path):
-    path = rewrite(saved, tmp_path / "edited.vsclf", with_header(estimator_sha256="0" * 64))
+    path = rewrite(saved, tmp_path / "edited.vsclf", with_header(sha256="0" * 64))
     with pytest.raises(ClassifierError, match=r"was altered: .*records 0000"):
+        load_classifier(path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"classes": ["vessel", "soma"]},  # would invert every prediction
+        {"features": list(reversed(FEATURES))},
+        {"metadata": {"voxel_size": [2.0, 2.0, 2.0]}},
+    ],
+)
+def test_edited_header_is_refused(trained, saved, tmp_path, edit):
+    path = rewrite(saved, tmp_path / "edited.vsclf", with_header(**edit))
+    with pytest.raises(ClassifierError, match=f"was altered: .*records {trained.sha256}"):
         load_classifier(path)
 
 
@@ -346,8 +375,8 @@ def _bad_json(header: dict[str, Any], members: dict[str, bytes]) -> None:
         (with_header(features="elongation"), "features must be a non-empty list"),
         (with_header(classes=["soma", 1]), "classes must be a non-empty list"),
         (with_header(metadata=[]), "no metadata object"),
-        (with_header(features=["a", "b", "c"]), "its estimator reads 2 features"),
-        (with_header(classes=["a", "b", "c"]), r"has classes \[0 1\]"),
+        (with_forged_header(features=["a", "b", "c"]), "its estimator reads 2 features"),
+        (with_forged_header(classes=["a", "b", "c"]), r"has classes \[0 1\]"),
     ],
 )
 def test_malformed_files_are_refused(saved, tmp_path, change, message):
@@ -367,7 +396,7 @@ def test_check_compatible(trained):
 
 
 def test_classifier_whose_hash_is_not_of_its_bytes_is_refused(trained):
-    with pytest.raises(ClassifierError, match="not the sha256 of its estimator_bytes"):
+    with pytest.raises(ClassifierError, match="not the sha256 of its estimator_bytes and header"):
         ObjectClassifier(trained.estimator, FEATURES, CLASSES, {}, "0" * 64)
 
 

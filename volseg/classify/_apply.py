@@ -88,6 +88,16 @@ def object_class_ids(volume: VolumeStore, labels: str, classes: Sequence[str]) -
     return ids
 
 
+def check_options(*, min_voxels: Any, neck_ratio: Any, max_voxels: Any) -> None:
+    """:class:`ConfigError` for a bad ``min_voxels``, ``neck_ratio`` or ``max_voxels``."""
+    if int(min_voxels) != min_voxels or min_voxels < 0:
+        raise ConfigError(f"min_voxels must be a whole number ≥ 0, got {min_voxels!r}")
+    if not 0 < neck_ratio <= 1:
+        raise ConfigError(f"neck_ratio must be in (0, 1], got {neck_ratio!r}")
+    if int(max_voxels) != max_voxels or max_voxels < 1:
+        raise ConfigError(f"max_voxels must be a whole number ≥ 1, got {max_voxels!r}")
+
+
 def vote_id(volume: VolumeStore, labels: str, classes: Sequence[str]) -> int | None:
     """The label value of the last object class (vessel) in ``labels/<labels>``, whose share
     of an object is its ``segmented_fraction``; None when the labels lack that class."""
@@ -128,10 +138,10 @@ def classify(
     out_dir: str | Path,
     *,
     labels: str = "segmentation",
-    min_voxels: int = 0,
-    neck_ratio: float = DEFAULT_NECK_RATIO,
-    split: bool = True,
-    max_voxels: int = DEFAULT_FEATURE_VOXELS,
+    min_voxels: int | None = None,
+    neck_ratio: float | None = None,
+    split: bool | None = None,
+    max_voxels: int | None = None,
     block_shape: Sequence[int] | None = None,
     client: Client | None = None,
     scheduler: str | None = None,
@@ -159,6 +169,9 @@ def classify(
         every connected component whole.
     max_voxels
         Objects with larger bounding boxes are cut and measured downsampled.
+
+        These four default to the values the classifier was trained with (its objects
+        were found and measured that way), else to 0, 0.6, True and 2²³.
     block_shape
         Voxels per write task (whole chunks; derived by default).
     client, scheduler, n_workers
@@ -192,12 +205,18 @@ def classify(
     a table with every column and no rows.
     """
     t0 = time.perf_counter()
-    if int(min_voxels) != min_voxels or min_voxels < 0:
-        raise ConfigError(f"min_voxels must be a whole number ≥ 0, got {min_voxels!r}")
-    if not 0 < neck_ratio <= 1:
-        raise ConfigError(f"neck_ratio must be in (0, 1], got {neck_ratio!r}")
     clf = classifier if isinstance(classifier, ObjectClassifier) else load_classifier(classifier)
-    clf.check_compatible(features=FEATURES, classes=clf.classes)
+    trained = clf.metadata
+
+    def default(value: Any, key: str, fallback: Any) -> Any:
+        return trained.get(key, fallback) if value is None else value
+
+    min_voxels = int(default(min_voxels, "min_voxels", 0))
+    neck_ratio = float(default(neck_ratio, "neck_ratio", DEFAULT_NECK_RATIO))
+    split = bool(default(split, "split", True))
+    max_voxels = int(default(max_voxels, "max_voxels", DEFAULT_FEATURE_VOXELS))
+    check_options(min_voxels=min_voxels, neck_ratio=neck_ratio, max_voxels=max_voxels)
+    clf.check_compatible(features=FEATURES)
     volume = VolumeStore.open(segmented)
     volume.require_complete()
     class_labels = volume.labels(labels)

@@ -30,6 +30,7 @@ __all__ = [
     "ALLOWED",
     "CLASSIFIER_FORMAT",
     "ObjectClassifier",
+    "content_sha256",
     "fit_classifier",
     "load_classifier",
     "save_classifier",
@@ -91,10 +92,11 @@ class ObjectClassifier:
     """A fitted object classifier; build it with :func:`fit_classifier` or :func:`load_classifier`.
 
     ``estimator`` is fitted on the ``features`` columns in that order, with ``classes_`` equal to
-    ``0..k-1`` naming ``classes`` in order. ``metadata`` is plain JSON. ``sha256`` is the hex
-    sha256 of ``estimator_bytes``, the skops serialization that :func:`save_classifier` writes
-    (kept because two skops dumps of one estimator differ). ``path`` is the file it was loaded
-    from, if any.
+    ``0..k-1`` naming ``classes`` in order. ``metadata`` is plain JSON. ``sha256`` is
+    :func:`content_sha256` of ``estimator_bytes`` (the skops serialization that
+    :func:`save_classifier` writes, kept because two skops dumps of one estimator differ),
+    ``features``, ``classes`` and ``metadata``: the identity of everything the file holds.
+    ``path`` is the file it was loaded from, if any.
     """
 
     estimator: HistGradientBoostingClassifier
@@ -106,10 +108,11 @@ class ObjectClassifier:
     estimator_bytes: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if hashlib.sha256(self.estimator_bytes).hexdigest() != self.sha256:
+        content = content_sha256(self.estimator_bytes, self.features, self.classes, self.metadata)
+        if content != self.sha256:
             raise ClassifierError(
-                "ObjectClassifier.sha256 is not the sha256 of its estimator_bytes; build "
-                "classifiers with fit_classifier or load_classifier"
+                "ObjectClassifier.sha256 is not the sha256 of its estimator_bytes and header; "
+                "build classifiers with fit_classifier or load_classifier"
             )
 
     def probabilities(self, table: pd.DataFrame) -> np.ndarray:
@@ -135,9 +138,11 @@ class ObjectClassifier:
         index = np.argmax(proba, axis=1).astype(np.int64)
         return index, proba[np.arange(len(index)), index]
 
-    def check_compatible(self, *, features: Sequence[str], classes: Sequence[str]) -> None:
+    def check_compatible(
+        self, *, features: Sequence[str], classes: Sequence[str] | None = None
+    ) -> None:
         """Raise :class:`ClassifierError` unless every feature this classifier reads is among
-        ``features`` and ``classes`` are exactly its classes, in order."""
+        ``features`` and (when given) ``classes`` are exactly its classes, in order."""
         available = set(features)
         missing = [f for f in self.features if f not in available]
         if missing:
@@ -145,11 +150,26 @@ class ObjectClassifier:
                 f"the classifier reads feature(s) {missing} that are not available "
                 f"(available: {list(features)}); {_RETRAIN} on the current features"
             )
-        if tuple(classes) != self.classes:
+        if classes is not None and tuple(classes) != self.classes:
             raise ClassifierError(
                 f"the classifier predicts classes {list(self.classes)} but {list(classes)} are "
                 f"wanted; {_RETRAIN} with those classes"
             )
+
+
+def content_sha256(
+    estimator_bytes: bytes,
+    features: Sequence[str],
+    classes: Sequence[str],
+    metadata: Mapping[str, Any],
+) -> str:
+    """The hex sha256 of a classifier's content: the estimator bytes, then the features,
+    classes and metadata as canonical JSON. Editing any of them (swapping the class names
+    would invert every prediction) changes it."""
+    digest = hashlib.sha256(estimator_bytes)
+    header = {"features": list(features), "classes": list(classes), "metadata": metadata}
+    digest.update(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()
 
 
 def _names(values: Any, what: str) -> tuple[str, ...]:
@@ -281,7 +301,7 @@ def fit_classifier(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "format": CLASSIFIER_FORMAT,
     }
-    sha = hashlib.sha256(raw).hexdigest()
+    sha = content_sha256(raw, features, classes, meta)
     return ObjectClassifier(estimator, features, classes, meta, sha, estimator_bytes=raw)
 
 
@@ -308,7 +328,8 @@ def save_classifier(classifier: ObjectClassifier, path: str | os.PathLike[str]) 
     Notes
     -----
     A zip of ``volseg_classifier.json`` (format, features, classes, metadata,
-    estimator_sha256) and ``estimator.skops`` (``classifier.estimator_bytes``), no pickle,
+    sha256, the :func:`content_sha256` of all of it) and ``estimator.skops``
+    (``classifier.estimator_bytes``), no pickle,
     written to a temporary file in the same folder and renamed over ``path``. The same
     classifier gives the same bytes.
     """
@@ -317,7 +338,7 @@ def save_classifier(classifier: ObjectClassifier, path: str | os.PathLike[str]) 
         "features": list(classifier.features),
         "classes": list(classifier.classes),
         "metadata": _json_copy(classifier.metadata),
-        "estimator_sha256": classifier.sha256,
+        "sha256": classifier.sha256,
     }
     members = {
         _HEADER: json.dumps(header, indent=2).encode(),
@@ -367,8 +388,8 @@ def _read_header(file: Path) -> tuple[dict[str, Any], bytes]:
         raise _fail(file, f"has format {fmt!r}; this volseg reads format {CLASSIFIER_FORMAT}")
     header["features"] = _names(header.get("features"), f"{file}: features")
     header["classes"] = _names(header.get("classes"), f"{file}: classes")
-    if not isinstance(header.get("metadata"), dict) or "estimator_sha256" not in header:
-        raise _fail(file, f"has no metadata object or estimator_sha256 in {_HEADER}")
+    if not isinstance(header.get("metadata"), dict) or "sha256" not in header:
+        raise _fail(file, f"has no metadata object or sha256 in {_HEADER}")
     return header, raw
 
 
@@ -410,7 +431,7 @@ def load_classifier(
     path : str or os.PathLike
         The classifier file.
     expected_sha256 : str, optional
-        Refuse the file unless its estimator has this hex sha256 (e.g. one a run recorded).
+        Refuse the file unless its content has this hex sha256 (e.g. one a run recorded).
 
     Returns
     -------
@@ -423,7 +444,8 @@ def load_classifier(
         If ``path`` does not exist.
     ClassifierError
         If the file is not a classifier zip, lacks a member, has another format or a bad
-        header, its estimator's sha256 differs from the recorded one (altered) or from
+        header, its content sha256 (estimator and header) differs from the recorded one
+        (altered) or from
         ``expected_sha256``, it holds types outside :data:`ALLOWED`, or its estimator does not
         match the features and classes it lists.
 
@@ -439,15 +461,16 @@ def load_classifier(
             "`volseg classify train`"
         )
     header, raw = _read_header(file)
-    digest, recorded = hashlib.sha256(raw).hexdigest(), header["estimator_sha256"]
+    recorded = header["sha256"]
+    digest = content_sha256(raw, header["features"], header["classes"], header["metadata"])
     if digest != recorded:
         raise ClassifierError(
-            f"{file} was altered: its estimator sha256 is {digest}, the file records "
+            f"{file} was altered: its content sha256 is {digest}, the file records "
             f"{recorded}; use the original file or {_RETRAIN}"
         )
     if expected_sha256 is not None and digest != expected_sha256.strip().lower():
         raise ClassifierError(
-            f"{file} has estimator sha256 {digest} but {expected_sha256} was expected; use "
+            f"{file} has sha256 {digest} but {expected_sha256} was expected; use "
             "the classifier the run was started with, or drop the expected hash"
         )
     _check_types(file, raw)

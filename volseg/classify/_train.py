@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from volseg.classify._apply import cluster, object_class_ids, vote_id
+from volseg.classify._apply import check_options, cluster, object_class_ids, vote_id
 from volseg.classify._features import FEATURES
 from volseg.classify._model import ObjectClassifier, fit_classifier, save_classifier
 from volseg.classify._objects import DEFAULT_FEATURE_VOXELS, measure_objects
@@ -129,6 +129,7 @@ def train_classifier(
         ``out`` exists and ``overwrite`` is false.
     """
     t0 = time.perf_counter()
+    check_options(min_voxels=min_voxels, neck_ratio=neck_ratio, max_voxels=max_voxels)
     out = Path(out)
     if out.exists() and not overwrite:
         raise StoreExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -155,29 +156,33 @@ def train_classifier(
     annotated = _annotated(slices, class_labels.shape[0])
     truth_ids = [0, *(truth_names.index(c) for c in chosen)]
     image = volume.image(0)
+    if image.shape != class_labels.shape:
+        raise InputError(f"{volume.path} labels/{labels} does not match the image's shape")
     grid = plan_blocks(class_labels.shape, class_labels.chunks, None)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".volseg-work-{out.name}"
-    with cluster(client, scheduler, n_workers) as c:
-        measured = measure_objects(
-            class_labels,
-            image,
-            class_ids=class_ids,
-            voxel_size=volume.voxel_size,
-            work=work,
-            client=c,
-            block_shape=grid.block_shape,
-            min_voxels=min_voxels,
-            max_voxels=max_voxels,
-            neck_ratio=neck_ratio,
-            split=split,
-            truth=truth_array,
-            truth_ids=truth_ids,
-            annotated=annotated,
-            vote=vote_id(volume, labels, chosen),
-            progress=progress,
-        )
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with cluster(client, scheduler, n_workers) as c:
+            measured = measure_objects(
+                class_labels,
+                image,
+                class_ids=class_ids,
+                voxel_size=volume.voxel_size,
+                work=work,
+                client=c,
+                block_shape=grid.block_shape,
+                min_voxels=min_voxels,
+                max_voxels=max_voxels,
+                neck_ratio=neck_ratio,
+                split=split,
+                truth=truth_array,
+                truth_ids=truth_ids,
+                annotated=annotated,
+                vote=vote_id(volume, labels, chosen),
+                progress=progress,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     table = measured.table
     counts = table[[f"truth_{v}" for v in truth_ids]].to_numpy()
     label = training_labels(counts)

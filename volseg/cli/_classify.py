@@ -51,9 +51,15 @@ def apply(
     classifier: Annotated[Path, typer.Option(help="Classifier file from volseg classify train.")],
     out: Annotated[Path, typer.Option(help="Output folder (classified.zarr, object table).")],
     labels: Annotated[str, typer.Option(help="Label image of class ids.")] = "segmentation",
-    min_voxels: MinVoxels = 0,
-    neck_ratio: NeckRatio = DEFAULT_NECK_RATIO,
-    split: Split = True,
+    min_voxels: Annotated[
+        int | None, typer.Option(help="Drop smaller objects (default: as trained).")
+    ] = None,
+    neck_ratio: Annotated[
+        float | None, typer.Option(help="Neck ratio of the cut (default: as trained).")
+    ] = None,
+    split: Annotated[
+        bool | None, typer.Option("--split/--no-split", help="Cut at necks (default: as trained).")
+    ] = None,
     block: Annotated[
         str | None, typer.Option(help="Block shape Z,Y,X (whole chunks; default: derived).")
     ] = None,
