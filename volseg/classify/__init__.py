@@ -27,6 +27,7 @@ from volseg.classify._features import FEATURES, piece_features
 from volseg.classify._model import (
     CLASSIFIER_FORMAT,
     ObjectClassifier,
+    content_sha256,
     fit_classifier,
     load_classifier,
     save_classifier,
@@ -47,6 +48,7 @@ __all__ = [
     "ObjectClassifier",
     "TrainedClassifier",
     "classify",
+    "content_sha256",
     "fit_classifier",
     "load_classifier",
     "measure_objects",
