@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
+from ome_zarr_models.v05.image import Image
+from ome_zarr_models.v05.image_label import ImageLabel
 from scipy import ndimage as ndi
 
 from volseg.classify import (
@@ -138,6 +141,16 @@ def test_oracle_objects_get_their_true_class(trained, phantoms, client, tmp_path
     on_disk = pd.read_parquet(result.parquet)
     assert list(on_disk["class"]) == list(table["class"])
     assert {"class", "class_probability", *FEATURES} <= set(pd.read_csv(result.csv).columns)
+    # a valid OME-Zarr 0.5 image with its label images, class names and object properties
+    group = zarr.open_group(result.store, mode="r")
+    image = Image.from_zarr(group)
+    assert image.labels is not None
+    assert set(image.labels.label_paths) == {"ground_truth", CLASSIFIED, INSTANCES}
+    classes = ImageLabel.from_zarr(group[f"labels/{CLASSIFIED}"])
+    names = [p.model_extra["class"] for p in classes.ome_attributes.image_label.properties]
+    assert names == CLASSES
+    props = ImageLabel.from_zarr(group[f"labels/{INSTANCES}"]).ome_attributes.image_label
+    assert [p.label_value for p in props.properties] == table["id"].tolist()
 
 
 def test_output_does_not_depend_on_blocks(trained, phantoms, client, tmp_path):
