@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage as ndi
 
+from volseg.classify._split import object_distance
 from volseg.reconstruct import object_table
 from volseg.reconstruct._sampling import SampledMask
 from volseg.reconstruct._skeleton import skeleton_sampled
@@ -61,6 +61,7 @@ def piece_features(
     border: Sequence[tuple[bool, bool]] = ((False, False),) * 3,
     labels: npt.NDArray[np.integer] | None = None,
     vote: int | None = None,
+    distance: npt.NDArray[np.floating] | None = None,
 ) -> dict[str, float]:
     """The :data:`FEATURES` of one object.
 
@@ -81,6 +82,8 @@ def piece_features(
         The segmentation's class labels on the same grid, and the class value whose share
         of the object is ``segmented_fraction`` (the last object class, e.g. vessel: what
         the per-slice network thought). 0 when not given.
+    distance : (Z, Y, X) ndarray, optional
+        :func:`~volseg.classify.object_distance` of ``mask``, if already computed.
 
     Returns
     -------
@@ -113,11 +116,13 @@ def piece_features(
     points = coords * vs
     cov = np.cov(points.T) if len(points) > 1 else np.zeros((3, 3))
     _, vectors = np.linalg.eigh(np.atleast_2d(cov))
-    distance = ndi.distance_transform_edt(np.pad(mask, 1), sampling=tuple(vs))[1:-1, 1:-1, 1:-1]
+    if distance is None:
+        distance = object_distance(mask, tuple(vs))
     inside = distance[mask]
     max_radius = float(inside.max())
     skeleton = skeleton_sampled(
-        SampledMask(mask, (vs[0], vs[1], vs[2]), tuple(origin_um), (1, 1, 1))  # type: ignore[arg-type]
+        SampledMask(mask, (vs[0], vs[1], vs[2]), tuple(origin_um), (1, 1, 1)),  # type: ignore[arg-type]
+        distance,
     )
     radii = skeleton.radii if len(skeleton) else np.array([max_radius])
     volume = float(row["volume_um3"])

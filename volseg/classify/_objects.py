@@ -22,7 +22,7 @@ import zarr
 from scipy import ndimage as ndi
 
 from volseg.classify._features import FEATURES, piece_features
-from volseg.classify._split import DEFAULT_NECK_RATIO, split_object
+from volseg.classify._split import DEFAULT_NECK_RATIO, object_distance, split_object
 from volseg.geometry import Block, Box
 from volseg.io._layout import compressor
 from volseg.reconstruct import find_components, id_dtype, write_components
@@ -149,9 +149,10 @@ class ObjectTask:
         mask = ndi.binary_fill_holes(sampled.mask)
         image = _read_sampled_image(self.image, box, factor)
         labels = None if self.labels is None else _sampled(self.labels, box, factor)
+        distance = object_distance(mask, sampled.voxel_size)
         if self.split:
             pieces, n = split_object(
-                mask, voxel_size=sampled.voxel_size, neck_ratio=self.neck_ratio
+                mask, voxel_size=sampled.voxel_size, neck_ratio=self.neck_ratio, distance=distance
             )
         else:
             pieces, n = mask.astype(np.int32), 1
@@ -167,6 +168,7 @@ class ObjectTask:
                 border=border,
                 labels=labels,
                 vote=self.vote,
+                distance=distance if n == 1 else None,  # a cut piece has new surfaces
             )
             for k in range(1, n + 1)
         ]

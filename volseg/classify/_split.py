@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
-__all__ = ["DEFAULT_NECK_RATIO", "split_object"]
+__all__ = ["DEFAULT_NECK_RATIO", "object_distance", "split_object"]
 
 #: A pass below this fraction of the lower peak separates two regions.
 DEFAULT_NECK_RATIO = 0.6
@@ -37,6 +37,7 @@ def split_object(
     voxel_size: Sequence[float],
     neck_ratio: float = DEFAULT_NECK_RATIO,
     min_voxels: int = 27,
+    distance: npt.NDArray[np.floating] | None = None,
 ) -> tuple[npt.NDArray[np.int32], int]:
     """Cut one object at its necks into pieces.
 
@@ -52,6 +53,8 @@ def split_object(
         lower than both peaks; small values cut only thin bridges).
     min_voxels : int
         Pieces smaller than this are merged into their neighbour with the highest pass.
+    distance : (Z, Y, X) ndarray, optional
+        :func:`object_distance` of ``mask``, if already computed.
 
     Returns
     -------
@@ -72,6 +75,16 @@ def split_object(
     regions = watershed(-distance, markers, mask=mask, connectivity=1)
     merged = _merge_at_passes(regions, n, distance, neck_ratio, min_voxels)
     return _raster_order(merged)
+
+
+def object_distance(
+    mask: npt.NDArray[np.bool_], voxel_size: Sequence[float]
+) -> npt.NDArray[np.float64]:
+    """The Euclidean distance (µm) from each voxel of ``mask`` to the nearest voxel outside
+    it, the crop's edges counting as outside."""
+    sampling = tuple(float(v) for v in voxel_size)
+    padded = ndi.distance_transform_edt(np.pad(mask, 1), sampling=sampling)
+    return np.asarray(padded[1:-1, 1:-1, 1:-1], dtype=np.float64)
 
 
 def _passes(

@@ -143,8 +143,9 @@ def object_skeleton(
     return skeleton_sampled(sampled)
 
 
-def skeleton_sampled(sampled: SampledMask) -> Skeleton:
-    """:func:`object_skeleton` of an already placed (and possibly downsampled) mask."""
+def skeleton_sampled(sampled: SampledMask, distance: np.ndarray | None = None) -> Skeleton:
+    """:func:`object_skeleton` of an already placed (and possibly downsampled) mask;
+    ``distance``: its Euclidean distance transform in µm, if already computed."""
     padded = np.pad(sampled.mask, 1)
     thin = skeletonize(padded)
     _keep_every_piece(padded, thin, sampled.voxel_size)
@@ -153,7 +154,10 @@ def skeleton_sampled(sampled: SampledMask) -> Skeleton:
     if len(voxels) == 0:
         empty = np.zeros((0, 3))
         return Skeleton(empty, np.zeros(0), np.zeros(0, int), sampled.factor)
-    distance = ndi.distance_transform_edt(padded, sampling=sampled.voxel_size)
+    if distance is None:
+        distance = ndi.distance_transform_edt(padded, sampling=sampled.voxel_size)
+    else:
+        distance = np.pad(distance, 1)
     radii = distance[tuple(voxels.T)]
     del distance, padded
     spacing = np.asarray(sampled.voxel_size)
