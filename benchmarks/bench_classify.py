@@ -36,7 +36,14 @@ import numpy as np
 import pandas as pd
 from _common import RESULTS, machine, now, write_results
 
-from volseg.classify import CLASSIFIED, INSTANCES, classify, train_classifier
+from volseg.classify import (
+    CLASSIFIED,
+    INSTANCES,
+    classify,
+    foreground_store,
+    object_accuracy,
+    train_classifier,
+)
 from volseg.evaluate import (
     evaluate_volumes,
     instance_labels,
@@ -44,8 +51,7 @@ from volseg.evaluate import (
     object_overlaps,
     open_label_volume,
 )
-from volseg.io import VolumeStore, derived_store
-from volseg.io import provenance as make_provenance
+from volseg.io import VolumeStore
 from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.runtime import connect
 from volseg.segment import make_segment_config, segment
@@ -127,20 +133,6 @@ def _segment(volume: Path, model: Path, out: Path, scheduler: str) -> float:
     return time.perf_counter() - t0
 
 
-def _foreground_store(truth: Path, out: Path) -> Path:
-    """The oracle's input: the truth's foreground as one class (no soma/vessel hint)."""
-    if (out / "zarr.json").is_file() and VolumeStore.open(out).complete:
-        return out
-    volume = VolumeStore.open(truth)
-    store = derived_store(volume, out, provenance=make_provenance(config={}), overwrite=True)
-    labels = store.create_labels("segmentation", classes=["background", "soma", "vessel"])
-    gt = volume.labels("ground_truth")
-    for z in range(0, gt.shape[0], gt.chunks[0]):
-        labels[z : z + gt.chunks[0]] = (np.asarray(gt[z : z + gt.chunks[0]]) > 0).astype("uint8")
-    store.mark_complete()
-    return out
-
-
 def _drop_small(ids: np.ndarray) -> np.ndarray:
     sizes = np.bincount(ids.ravel())
     keep = sizes >= MIN_VOXELS
@@ -168,16 +160,13 @@ def _scores(pred_store: Path, labels: str, truth: Path) -> dict[str, float]:
     return {"iou_soma": float(iou["soma"]), "iou_vessel": float(iou["vessel"])}
 
 
-def _classified_row(run: Any, truth: np.ndarray, gt_objects: np.ndarray) -> dict[str, Any]:
+def _classified_row(
+    run: Any, test_store: Path, truth: np.ndarray, gt_somas: np.ndarray, gt_objects: np.ndarray
+) -> dict[str, Any]:
     """Object accuracy, merges and what the cut recovered, from one classification."""
     table = run.table
     ids = np.asarray(VolumeStore.open(run.store).labels(INSTANCES)[:]).astype(np.int64)
-    n = len(table)
-    counts = np.zeros((n + 1, 3), np.int64)
-    np.add.at(counts, (ids.ravel(), truth.ravel()), 1)
-    true_class = counts[1:, 1:].argmax(axis=1)  # 0 soma, 1 vessel (majority of object voxels)
-    predicted = table["class"].map({"soma": 0, "vessel": 1}).to_numpy()
-    is_object = counts[1:, 1:].sum(axis=1) > counts[1:, 0]  # mostly true foreground
+    score = object_accuracy(run.store, table, truth)
     # merges: components holding the majority of two or more true objects
     component = np.concatenate([[0], table["component"].to_numpy()])[ids]
     overlaps = object_overlaps(component, gt_objects)
@@ -187,11 +176,12 @@ def _classified_row(run: Any, truth: np.ndarray, gt_objects: np.ndarray) -> dict
     merged = comps[n_held >= 2]
     merged_truth = held[np.isin(held[:, 0], merged), 1]
     pieces = match_objects(object_overlaps(ids, gt_objects), gt_ids=merged_truth)
+    somas = table.loc[table["class"] == "soma", "id"].to_numpy()
     return {
-        "object_accuracy": float((predicted == true_class)[is_object].mean())
-        if n
-        else float("nan"),
-        "objects": n,
+        **_scores(run.store, CLASSIFIED, test_store),
+        **_soma_objects(ids, gt_somas, somas),
+        "object_accuracy": score.accuracy,
+        "objects": len(table),
         "components": run.n_components,
         "cut_components": run.n_split,
         "merged_components": len(merged),
@@ -199,6 +189,33 @@ def _classified_row(run: Any, truth: np.ndarray, gt_objects: np.ndarray) -> dict
         "recovered_by_cut": int(pieces.tp),
         "classify_seconds": run.seconds,
     }
+
+
+def _classify(
+    segmented: tuple[Path, Path], train_store: Path, name: str, work: Path, client: Any
+) -> tuple[Any, Any]:
+    """Train a classifier on the segmentation of the training phantom (its annotated slices)
+    and classify the segmentation of the test phantom."""
+    depth = VolumeStore.open(train_store).image(0).shape[0]
+    clf = train_classifier(
+        segmented[0],
+        train_store,
+        work / f"classifier_{name}.vsclf",
+        slices=range(0, depth, 4),
+        min_voxels=MIN_VOXELS,
+        client=client,
+        overwrite=True,
+        progress=False,
+    )
+    run = classify(
+        segmented[1],
+        clf.path,
+        work / f"classified_{name}",
+        client=client,
+        overwrite=True,
+        progress=False,
+    )
+    return clf, run
 
 
 def main() -> None:
@@ -217,8 +234,8 @@ def main() -> None:
     t_start = time.perf_counter()
     train_store = _phantom(work / "phantom_train.zarr", shape, 0, args.smoke)
     test_store = _phantom(work / "phantom_test.zarr", shape, 1, args.smoke)
-    depth = shape[0]
-    annotated = list(range(0, depth, 4))
+    stores = (train_store, test_store)
+    annotated = list(range(0, shape[0], 4))
     truth = np.asarray(VolumeStore.open(test_store).labels("ground_truth")[:])
     gt_somas = instance_labels(truth, 1)
     gt_objects = instance_labels((truth > 0).astype(np.uint8), 1)
@@ -237,63 +254,23 @@ def main() -> None:
             alone |= _soma_objects(_drop_small(instance_labels(seg, 1)), gt_somas)
             alone["segment_seconds"] = seg_seconds
             rows.append(alone)
-            clf = train_classifier(
-                work / f"seg_c{c}_train.zarr",
-                train_store,
-                work / f"classifier_c{c}.vsclf",
-                slices=annotated,
-                min_voxels=MIN_VOXELS,
-                client=client,
-                overwrite=True,
-                progress=False,
-            )
-            run = classify(
-                seg_test,
-                clf.path,
-                work / f"classified_c{c}",
-                min_voxels=MIN_VOXELS,
-                client=client,
-                overwrite=True,
-                progress=False,
+            clf, run = _classify(
+                (work / f"seg_c{c}_train.zarr", seg_test), train_store, f"c{c}", work, client
             )
             row = {"row": f"{name} + classifier", "network": str(model)}
-            row |= _scores(run.store, CLASSIFIED, test_store)
-            ids = np.asarray(VolumeStore.open(run.store).labels(INSTANCES)[:])
-            somas = run.table.loc[run.table["class"] == "soma", "id"].to_numpy()
-            row |= _soma_objects(ids, gt_somas, somas)
-            row |= _classified_row(run, truth, gt_objects)
+            row |= _classified_row(run, test_store, truth, gt_somas, gt_objects)
             row |= {"segment_seconds": seg_seconds, "trained_on": clf.n_used}
             row["classify_over_segment"] = run.seconds / seg_seconds
             rows.append(row)
             print(json.dumps(rows[-2:], default=str), flush=True)
         # the oracle: ground-truth foreground in, classes out
-        fg_train = _foreground_store(train_store, work / "foreground_train.zarr")
-        fg_test = _foreground_store(test_store, work / "foreground_test.zarr")
-        clf = train_classifier(
-            fg_train,
-            train_store,
-            work / "classifier_oracle.vsclf",
-            slices=annotated,
-            min_voxels=MIN_VOXELS,
-            client=client,
-            overwrite=True,
-            progress=False,
+        fg = tuple(
+            foreground_store(store, work / f"foreground_{store.stem}.zarr", overwrite=True)
+            for store in stores
         )
-        run = classify(
-            fg_test,
-            clf.path,
-            work / "classified_oracle",
-            min_voxels=MIN_VOXELS,
-            client=client,
-            overwrite=True,
-            progress=False,
-        )
+        clf, run = _classify((fg[0], fg[1]), train_store, "oracle", work, client)
         row = {"row": "oracle: classifier on true foreground"}
-        row |= _scores(run.store, CLASSIFIED, test_store)
-        ids = np.asarray(VolumeStore.open(run.store).labels(INSTANCES)[:])
-        somas = run.table.loc[run.table["class"] == "soma", "id"].to_numpy()
-        row |= _soma_objects(ids, gt_somas, somas)
-        row |= _classified_row(run, truth, gt_objects)
+        row |= _classified_row(run, test_store, truth, gt_somas, gt_objects)
         row["trained_on"] = clf.n_used
         rows.append(row)
     result = {

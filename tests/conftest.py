@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,20 @@ def tomography() -> Path:
     if not (TOMOGRAPHY / "train" / "images").is_dir():
         pytest.skip(f"real tomography data not found: {TOMOGRAPHY} is missing")
     return TOMOGRAPHY
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    """A real LocalCluster shared by a test module: 2 worker processes × 1 thread (never the
+    cluster of ``DASK_SCHEDULER_ADDRESS``)."""
+    from volseg.runtime import connect
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+        handle = connect(n_workers=2, threads_per_worker=1, processes=True)
+    assert handle.owned
+    with handle as c:
+        yield c
 
 
 @pytest.fixture

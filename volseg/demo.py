@@ -14,20 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import trimesh
-
-from volseg.classify import CLASSIFIED, INSTANCES, classify, train_classifier
+from volseg.classify import CLASSIFIED, classify, render_classified, train_classifier
 from volseg.evaluate import evaluate_volumes, open_label_volume, write_overlays, write_report
 from volseg.infer import resolve_device
-from volseg.io import VolumeStore
-from volseg.io._layout import PALETTE
 from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.reconstruct import export_objects, reconstruct
+from volseg.reconstruct import reconstruct
 from volseg.runtime import connect
 from volseg.segment import make_segment_config, segment
 from volseg.train import make_config, train
-from volseg.viz import render_meshes
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -165,8 +159,12 @@ def run_demo(
         )
         paths["objects"] = objects.components.store
         paths["object_table"] = objects.components.csv
-        paths["meshes_picture"] = _picture(
-            classified.store, classified.table, paths["classification"], paths["reconstruction"]
+        paths["meshes_picture"] = render_classified(
+            classified.store,
+            classified.table,
+            paths["reconstruction"] / "meshes.png",
+            meshes_dir=paths["classification"],
+            title="objects of the demo, coloured by class (µm)",
         )
     scores = {
         "accuracy": ev.accuracy,
@@ -197,32 +195,4 @@ def _segment(volume: Path, model: Path, out: Path, client: Client, progress: boo
         ),
         progress=progress,
         command="volseg demo",
-    )
-
-
-def _picture(store: Path, table: pd.DataFrame, folder: Path, out: Path) -> Path:
-    """Every classified object's mesh in one 3D view, coloured by class."""
-    objects = VolumeStore.open(store)
-    export = export_objects(
-        objects.labels(INSTANCES),
-        table,
-        folder,
-        voxel_size=objects.voxel_size,
-        formats=["ply"],
-        skeletons="none",
-        scene=False,
-        progress=False,
-    )
-    names = ["background", *objects.classes(CLASSIFIED)[1:]]
-    colour = {
-        name: tuple(v / 255 for v in PALETTE[i % len(PALETTE)][:3]) for i, name in enumerate(names)
-    }
-    classes = dict(zip(table["id"], table["class"], strict=True))
-    meshes = {i: trimesh.load_mesh(files["ply"]) for i, files in export.mesh_files.items()}
-    return render_meshes(
-        meshes,
-        out / "meshes.png",
-        title="objects of the demo, coloured by class (µm)",
-        colours={i: colour[classes[i]] for i in meshes},
-        legend={name: colour[name] for name in names[1:]},
     )

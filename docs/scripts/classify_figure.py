@@ -16,17 +16,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import trimesh
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from volseg.classify import CLASSIFIED, INSTANCES, classify, train_classifier
-from volseg.io import VolumeStore, derived_store, provenance
+from volseg.classify import (
+    CLASSIFIED,
+    classify,
+    foreground_store,
+    object_accuracy,
+    render_classified,
+    train_classifier,
+)
+from volseg.io import VolumeStore
 from volseg.io._layout import PALETTE
 from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.reconstruct import export_objects
 from volseg.runtime import connect
-from volseg.viz import render_meshes, save_figure
+from volseg.viz import save_figure
 
 IMAGES = Path(__file__).resolve().parents[1] / "images"
 SHAPE = (48, 320, 320)
@@ -44,59 +49,6 @@ def _phantom(path: Path, seed: int) -> Path:
     )
     generate_phantom(path, config, num_workers=2, progress=False)
     return path
-
-
-def _foreground_store(truth: Path, out: Path) -> Path:
-    """The truth's foreground as class 1 (no soma/vessel hint): a perfect segmentation
-    without classes, as ``_foreground_store`` in benchmarks/bench_classify.py."""
-    volume = VolumeStore.open(truth)
-    store = derived_store(volume, out, provenance=provenance(config={}), overwrite=True)
-    labels = store.create_labels("segmentation", classes=["background", *CLASSES])
-    gt = volume.labels("ground_truth")
-    step = gt.chunks[0]
-    for z in range(0, gt.shape[0], step):
-        labels[z : z + step] = (np.asarray(gt[z : z + step]) > 0).astype("uint8")
-    store.mark_complete()
-    return out
-
-
-def _object_accuracy(store: Path, table: pd.DataFrame, truth: Path) -> tuple[float, int]:
-    """Share of objects whose class is the truth's majority class (soma or vessel) of their
-    voxels, over the objects that are mostly true foreground (here: all of them)."""
-    ids = np.asarray(VolumeStore.open(store).labels(INSTANCES)[:]).astype(np.int64)
-    gt = np.asarray(VolumeStore.open(truth).labels("ground_truth")[:]).astype(np.int64)
-    counts = np.zeros((len(table) + 1, 3), np.int64)
-    np.add.at(counts, (ids.ravel(), gt.ravel()), 1)
-    true_class = counts[1:, 1:].argmax(axis=1)
-    is_object = counts[1:, 1:].sum(axis=1) > counts[1:, 0]
-    predicted = table["class"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
-    right = (predicted == true_class)[is_object]
-    return float(right.mean()), int(is_object.sum())
-
-
-def _meshes_picture(store: Path, table: pd.DataFrame, work: Path) -> Path:
-    """Every classified object's mesh, coloured by class (as ``_picture`` in volseg/demo.py)."""
-    objects = VolumeStore.open(store)
-    export = export_objects(
-        objects.labels(INSTANCES),
-        table,
-        work,
-        voxel_size=objects.voxel_size,
-        formats=["ply"],
-        skeletons="none",
-        scene=False,
-        progress=False,
-    )
-    classes = dict(zip(table["id"], table["class"], strict=True))
-    meshes = {i: trimesh.load_mesh(files["ply"]) for i, files in export.mesh_files.items()}
-    return render_meshes(
-        meshes,
-        IMAGES / "classify_meshes.png",
-        title="held-out phantom: objects of its true foreground, classified (µm)",
-        colours={i: COLOURS[classes[i]] for i in meshes},
-        legend=dict(COLOURS),
-        max_faces=MAX_FACES,
-    )
 
 
 def _features_picture(training_table: Path) -> Path:
@@ -165,8 +117,8 @@ def main() -> None:
         work = Path(tmp)
         train_store = _phantom(work / "train.zarr", seed=0)
         test_store = _phantom(work / "test.zarr", seed=1)
-        fg_train = _foreground_store(train_store, work / "foreground_train.zarr")
-        fg_test = _foreground_store(test_store, work / "foreground_test.zarr")
+        fg_train = foreground_store(train_store, work / "foreground_train.zarr")
+        fg_test = foreground_store(test_store, work / "foreground_test.zarr")
         with connect(n_workers=2, threads_per_worker=1) as client:
             trained = train_classifier(
                 fg_train,
@@ -187,8 +139,16 @@ def main() -> None:
             )
         if not result.ok:
             raise SystemExit(f"classification failed: {result.summary}")
-        accuracy, scored = _object_accuracy(result.store, result.table, test_store)
-        meshes = _meshes_picture(result.store, result.table, work / "meshes")
+        truth = np.asarray(VolumeStore.open(test_store).labels("ground_truth")[:])
+        score = object_accuracy(result.store, result.table, truth)
+        meshes = render_classified(
+            result.store,
+            result.table,
+            IMAGES / "classify_meshes.png",
+            meshes_dir=work / "meshes",
+            title="held-out phantom: objects of its true foreground, classified (µm)",
+            max_faces=MAX_FACES,
+        )
         features = _features_picture(trained.table_path)
         classified = VolumeStore.open(result.store).classes(CLASSIFIED)
     used = ", ".join(f"{n} {c}" for c, n in trained.n_used.items())
@@ -203,7 +163,9 @@ def main() -> None:
         f"{result.n_components} components, {result.n_split} cut at necks; "
         f"labels/{CLASSIFIED} classes {classified}"
     )
-    print(f"object accuracy on the test phantom: {accuracy:.4f} ({scored} objects scored)")
+    print(
+        f"object accuracy on the test phantom: {score.accuracy:.4f} ({score.scored} objects scored)"
+    )
     print(f"wrote {meshes}\nwrote {features}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from volseg.errors import (
 from volseg.geometry import BlockGrid
 from volseg.io import VolumeStore, open_labels
 from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.runtime import Ledger, connect
+from volseg.runtime import Ledger
 from volseg.testing import write_labels_store
 
 CLASSES = ["background", "soma", "vessel"]
@@ -50,15 +49,6 @@ def _phantom(path: Path, seed: int) -> Path:
     )
     generate_phantom(path, config, chunks=(8, 64, 64), progress=False)
     return path
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-        handle = connect(n_workers=2, threads_per_worker=1, processes=True)
-    with handle as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ oracle, ids included (both number objects in raster order)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +31,6 @@ CLASSES = ["background", "soma", "vessel"]
 SHAPE = (23, 41, 37)  # divisible by no block shape below
 CHUNKS = (4, 8, 8)
 RANK = {6: 1, 18: 2, 26: 3}
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    """A real LocalCluster of 2 worker processes, shared by the module."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-        handle = connect(n_workers=2, threads_per_worker=1, processes=True)
-    with handle as c:
-        yield c
 
 
 def make_store(

@@ -32,7 +32,14 @@ from volseg.classify._model import (
     load_classifier,
     save_classifier,
 )
-from volseg.classify._objects import MeasuredObjects, measure_objects
+from volseg.classify._objects import MeasuredObjects, ObjectOptions, measure_objects
+from volseg.classify._report import (
+    ObjectAccuracy,
+    class_colours,
+    foreground_store,
+    object_accuracy,
+    render_classified,
+)
 from volseg.classify._split import DEFAULT_NECK_RATIO, split_object
 from volseg.classify._train import TrainedClassifier, train_classifier, training_labels
 
@@ -45,14 +52,20 @@ __all__ = [
     "INSTANCES",
     "ClassifyResult",
     "MeasuredObjects",
+    "ObjectAccuracy",
     "ObjectClassifier",
+    "ObjectOptions",
     "TrainedClassifier",
+    "class_colours",
     "classify",
     "content_sha256",
     "fit_classifier",
+    "foreground_store",
     "load_classifier",
     "measure_objects",
+    "object_accuracy",
     "piece_features",
+    "render_classified",
     "save_classifier",
     "split_object",
     "train_classifier",

@@ -21,8 +21,7 @@ import pandas as pd
 
 from volseg.classify._features import FEATURES
 from volseg.classify._model import ObjectClassifier, load_classifier
-from volseg.classify._objects import DEFAULT_FEATURE_VOXELS, PLACEMENT, measure_objects
-from volseg.classify._split import DEFAULT_NECK_RATIO
+from volseg.classify._objects import PLACEMENT, ObjectOptions, measure_objects
 from volseg.classify._write import ClassifyBlock, write_lookup
 from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
 from volseg.io import VolumeStore, build_pyramid, provenance
@@ -86,16 +85,6 @@ def object_class_ids(volume: VolumeStore, labels: str, classes: Sequence[str]) -
             "classifier with this store's class names"
         )
     return ids
-
-
-def check_options(*, min_voxels: Any, neck_ratio: Any, max_voxels: Any) -> None:
-    """:class:`ConfigError` for a bad ``min_voxels``, ``neck_ratio`` or ``max_voxels``."""
-    if int(min_voxels) != min_voxels or min_voxels < 0:
-        raise ConfigError(f"min_voxels must be a whole number ≥ 0, got {min_voxels!r}")
-    if not 0 < neck_ratio <= 1:
-        raise ConfigError(f"neck_ratio must be in (0, 1], got {neck_ratio!r}")
-    if int(max_voxels) != max_voxels or max_voxels < 1:
-        raise ConfigError(f"max_voxels must be a whole number ≥ 1, got {max_voxels!r}")
 
 
 def vote_id(volume: VolumeStore, labels: str, classes: Sequence[str]) -> int | None:
@@ -206,16 +195,13 @@ def classify(
     """
     t0 = time.perf_counter()
     clf = classifier if isinstance(classifier, ObjectClassifier) else load_classifier(classifier)
-    trained = clf.metadata
-
-    def default(value: Any, key: str, fallback: Any) -> Any:
-        return trained.get(key, fallback) if value is None else value
-
-    min_voxels = int(default(min_voxels, "min_voxels", 0))
-    neck_ratio = float(default(neck_ratio, "neck_ratio", DEFAULT_NECK_RATIO))
-    split = bool(default(split, "split", True))
-    max_voxels = int(default(max_voxels, "max_voxels", DEFAULT_FEATURE_VOXELS))
-    check_options(min_voxels=min_voxels, neck_ratio=neck_ratio, max_voxels=max_voxels)
+    options = ObjectOptions.resolve(
+        clf.metadata,
+        min_voxels=min_voxels,
+        neck_ratio=neck_ratio,
+        split=split,
+        max_voxels=max_voxels,
+    )
     clf.check_compatible(features=FEATURES)
     volume = VolumeStore.open(segmented)
     volume.require_complete()
@@ -235,10 +221,7 @@ def classify(
         "class_ids": class_ids,
         "classifier_sha256": clf.sha256,
         "classes": list(clf.classes),
-        "min_voxels": int(min_voxels),
-        "neck_ratio": float(neck_ratio),
-        "split": bool(split),
-        "max_voxels": int(max_voxels),
+        **options.to_dict(),
         "block_shape": list(grid.block_shape),
     }
     store = _open_output(volume, path, out, config, clf, resume=resume, overwrite=overwrite)
@@ -252,10 +235,7 @@ def classify(
             work=work,
             client=c,
             block_shape=grid.block_shape,
-            min_voxels=min_voxels,
-            max_voxels=max_voxels,
-            neck_ratio=neck_ratio,
-            split=split,
+            options=options,
             vote=vote_id(volume, labels, clf.classes),
             progress=progress,
         )

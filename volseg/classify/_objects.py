@@ -10,7 +10,7 @@ classes under each piece on the annotated slices, for training.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from scipy import ndimage as ndi
 
 from volseg.classify._features import FEATURES, piece_features
 from volseg.classify._split import DEFAULT_NECK_RATIO, object_distance, split_object
+from volseg.errors import ConfigError
 from volseg.geometry import Block, Box
 from volseg.io._layout import compressor
 from volseg.reconstruct import find_components, id_dtype, write_components
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_FEATURE_VOXELS",
     "PLACEMENT",
     "MeasuredObjects",
+    "ObjectOptions",
     "ObjectTask",
     "measure_objects",
 ]
@@ -45,6 +47,47 @@ DEFAULT_FEATURE_VOXELS = 2**23
 _BBOX = ("bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1")
 #: Where each piece is: voxel count, centroid (µm), bounding box (voxels, end exclusive).
 PLACEMENT = ("voxels", "centroid_z_um", "centroid_y_um", "centroid_x_um", *_BBOX)
+
+
+@dataclass(frozen=True)
+class ObjectOptions:
+    """How the objects are found, cut and measured; a classifier records the options it was
+    trained with, and :func:`~volseg.classify.classify` uses them unless told otherwise.
+
+    ``min_voxels``: smaller objects are dropped (dust); ``neck_ratio``, ``split``: the cut
+    at necks (:func:`split_object`); ``max_voxels``: objects with larger bounding boxes are
+    cut and measured downsampled (bounded memory).
+    """
+
+    min_voxels: int = 0
+    neck_ratio: float = DEFAULT_NECK_RATIO
+    split: bool = True
+    max_voxels: int = DEFAULT_FEATURE_VOXELS
+
+    def __post_init__(self) -> None:
+        if int(self.min_voxels) != self.min_voxels or self.min_voxels < 0:
+            raise ConfigError(f"min_voxels must be a whole number ≥ 0, got {self.min_voxels!r}")
+        if not 0 < self.neck_ratio <= 1:
+            raise ConfigError(f"neck_ratio must be in (0, 1], got {self.neck_ratio!r}")
+        if int(self.max_voxels) != self.max_voxels or self.max_voxels < 1:
+            raise ConfigError(f"max_voxels must be a whole number ≥ 1, got {self.max_voxels!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "min_voxels": int(self.min_voxels),
+            "neck_ratio": float(self.neck_ratio),
+            "split": bool(self.split),
+            "max_voxels": int(self.max_voxels),
+        }
+
+    @classmethod
+    def resolve(cls, recorded: Mapping[str, Any], **given: Any) -> ObjectOptions:
+        """The options ``given`` (not None), else those ``recorded`` (e.g. a classifier's
+        metadata), else the defaults."""
+        names = ("min_voxels", "neck_ratio", "split", "max_voxels")
+        values = {n: recorded[n] for n in names if recorded.get(n) is not None}
+        values |= {n: v for n, v in given.items() if v is not None}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -128,9 +171,7 @@ class ObjectTask:
     image: zarr.Array
     voxel_size: tuple[float, float, float]
     work: str
-    max_voxels: int = DEFAULT_FEATURE_VOXELS
-    neck_ratio: float = DEFAULT_NECK_RATIO
-    split: bool = True
+    options: ObjectOptions = ObjectOptions()
     truth: zarr.Array | None = None
     truth_ids: tuple[int, ...] = ()
     annotated: tuple[int, ...] | None = None
@@ -141,7 +182,11 @@ class ObjectTask:
         shape = self.components.shape
         box = block.box.grow(1).clip(Box.from_shape(shape))
         sampled = read_sampled_mask(
-            self.components, box, object_id, voxel_size=self.voxel_size, max_voxels=self.max_voxels
+            self.components,
+            box,
+            object_id,
+            voxel_size=self.voxel_size,
+            max_voxels=self.options.max_voxels,
         )
         factor = sampled.factor
         # a cavity inside an object is part of it (a soma whose darker nucleus was not
@@ -150,9 +195,10 @@ class ObjectTask:
         image = _read_sampled_image(self.image, box, factor)
         labels = None if self.labels is None else _sampled(self.labels, box, factor)
         distance = object_distance(mask, sampled.voxel_size)
-        if self.split:
+        if self.options.split:
+            ratio = self.options.neck_ratio
             pieces, n = split_object(
-                mask, voxel_size=sampled.voxel_size, neck_ratio=self.neck_ratio, distance=distance
+                mask, voxel_size=sampled.voxel_size, neck_ratio=ratio, distance=distance
             )
         else:
             pieces, n = mask.astype(np.int32), 1
@@ -263,10 +309,7 @@ def measure_objects(
     work: str | Path,
     client: Client,
     block_shape: Sequence[int] | None = None,
-    min_voxels: int = 0,
-    max_voxels: int = DEFAULT_FEATURE_VOXELS,
-    neck_ratio: float = DEFAULT_NECK_RATIO,
-    split: bool = True,
+    options: ObjectOptions = ObjectOptions(),
     truth: zarr.Array | None = None,
     truth_ids: Sequence[int] = (),
     annotated: Sequence[int] | None = None,
@@ -275,8 +318,8 @@ def measure_objects(
 ) -> MeasuredObjects:
     """Find, split and measure the objects of ``isin(labels, class_ids)``.
 
-    Objects with fewer than ``min_voxels`` voxels are dropped (dust) before they are
-    measured. ``vote``: the label value whose share of each piece is its
+    Objects with fewer than ``options.min_voxels`` voxels are dropped (dust) before they
+    are measured. ``vote``: the label value whose share of each piece is its
     ``segmented_fraction`` (None: 0). See :class:`ObjectTask` for the rest.
     """
     work = Path(work)
@@ -289,7 +332,7 @@ def measure_objects(
         block_shape=block_shape,
         progress=progress,
     )
-    keep = found.moments.voxels >= min_voxels
+    keep = found.moments.voxels >= options.min_voxels
     ids = zarr.create_array(
         str(work / "components"),
         shape=labels.shape,
@@ -305,9 +348,7 @@ def measure_objects(
         image=image,
         voxel_size=vs,
         work=str(work),
-        max_voxels=max_voxels,
-        neck_ratio=neck_ratio,
-        split=split,
+        options=options,
         truth=truth,
         truth_ids=tuple(int(t) for t in truth_ids),
         annotated=None if annotated is None else tuple(int(a) for a in annotated),

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from volseg.classify._apply import check_options, cluster, object_class_ids, vote_id
+from volseg.classify._apply import cluster, object_class_ids, vote_id
 from volseg.classify._features import FEATURES
 from volseg.classify._model import ObjectClassifier, fit_classifier, save_classifier
-from volseg.classify._objects import DEFAULT_FEATURE_VOXELS, measure_objects
+from volseg.classify._objects import DEFAULT_FEATURE_VOXELS, ObjectOptions, measure_objects
 from volseg.classify._split import DEFAULT_NECK_RATIO
 from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
 from volseg.io import VolumeStore
@@ -129,7 +129,7 @@ def train_classifier(
         ``out`` exists and ``overwrite`` is false.
     """
     t0 = time.perf_counter()
-    check_options(min_voxels=min_voxels, neck_ratio=neck_ratio, max_voxels=max_voxels)
+    options = ObjectOptions(min_voxels, neck_ratio, split, max_voxels)
     out = Path(out)
     if out.exists() and not overwrite:
         raise StoreExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -171,10 +171,7 @@ def train_classifier(
                 work=work,
                 client=c,
                 block_shape=grid.block_shape,
-                min_voxels=min_voxels,
-                max_voxels=max_voxels,
-                neck_ratio=neck_ratio,
-                split=split,
+                options=options,
                 truth=truth_array,
                 truth_ids=truth_ids,
                 annotated=annotated,
@@ -211,10 +208,7 @@ def train_classifier(
             "segmented": str(volume.path.resolve()),
             "truth": str(gt.path.resolve()),
             "annotated_slices": None if annotated is None else list(annotated),
-            "min_voxels": int(min_voxels),
-            "neck_ratio": float(neck_ratio),
-            "split": bool(split),
-            "max_voxels": int(max_voxels),
+            **options.to_dict(),
         },
     )
     path = save_classifier(classifier, out)
