@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import zarr
 
-from volseg.classify._objects import ObjectTask
+from volseg.classify._objects import ObjectOptions, ObjectTask
 from volseg.geometry import Block, Box
 
 
@@ -32,13 +32,13 @@ def test_truth_counts_on_annotated_slices_are_exact_at_any_resolution(tmp_path, 
         image=image,
         voxel_size=(1.0, 1.0, 1.0),
         work=str(tmp_path),
-        max_voxels=max_voxels,
-        split=False,
+        options=ObjectOptions(max_voxels=max_voxels, split=False),
         truth=gt,
         truth_ids=(0, 1, 2),
         annotated=(0, 7, 20),
     )
-    result = task(Block(0, (0,), Box((3, 10, 12), (21, 30, 28))), 1)
+    box = Box((3, 10, 12), (21, 30, 28))
+    (result,) = task(Block(0, (0,), box), [(1, box)])
     assert (result.factor == (1, 1, 1)) == (max_voxels > 10**6)
     # slice 0 misses the object; slices 7 and 20 hold 20 x 16 voxels each
     assert result.truth_counts.tolist() == [[32, 2 * 160 - 16, 2 * 160 - 16]]

@@ -17,10 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from volseg.classify._split import object_distance
-from volseg.reconstruct import object_table
 from volseg.reconstruct._sampling import SampledMask
 from volseg.reconstruct._skeleton import skeleton_sampled
-from volseg.reconstruct._table import block_moments
+from volseg.reconstruct._table import block_moments, table_columns
 
 __all__ = ["FEATURES", "piece_features"]
 
@@ -109,7 +108,9 @@ def piece_features(
     moments = block_moments(
         local, 1, (0, 0, 0), volume_shape=mask.shape, image=None if image is None else image
     )
-    row = object_table(moments, voxel_size=tuple(vs), shape=mask.shape).iloc[0]
+    row = {
+        k: v[0] for k, v in table_columns(moments, voxel_size=tuple(vs), shape=mask.shape).items()
+    }
     coords = np.argwhere(mask)
     lo, hi = coords.min(axis=0), coords.max(axis=0) + 1
     extent = (hi - lo) * vs

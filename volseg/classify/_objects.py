@@ -25,10 +25,11 @@ from volseg.classify._features import FEATURES, piece_features
 from volseg.classify._split import DEFAULT_NECK_RATIO, object_distance, split_object
 from volseg.errors import ConfigError
 from volseg.geometry import Block, Box
-from volseg.io._layout import compressor
+from volseg.io._layout import scratch_compressor
 from volseg.reconstruct import find_components, id_dtype, write_components
 from volseg.reconstruct._parallel import map_blocks
 from volseg.reconstruct._sampling import read_sampled_mask
+from volseg.reconstruct._table import Moments
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -159,6 +160,29 @@ def _sampled(array: zarr.Array, box: Box, factor: tuple[int, int, int]) -> npt.N
     )
 
 
+class _Shifted:
+    """A crop of a volume held in memory and indexed in volume coordinates (slices with
+    explicit bounds, or integers), so that the objects of a group read one region once."""
+
+    def __init__(self, data: npt.NDArray[Any], start: Sequence[int], shape: Sequence[int]):
+        self.data, self.start, self.shape = data, tuple(start), tuple(shape)
+        self.dtype = data.dtype
+
+    def __getitem__(self, key: tuple[slice | int, ...]) -> npt.NDArray[Any]:
+        local: list[slice | int] = []
+        for k, s in zip(key, self.start, strict=True):
+            if isinstance(k, slice):
+                local.append(slice(k.start - s, k.stop - s, k.step))
+            else:
+                local.append(int(k) - s)
+        return self.data[tuple(local)]
+
+
+#: A group of objects shares one read while the box around them holds at most this many
+#: voxels (per array; ~64 MiB for the four arrays of a group at most).
+GROUP_VOXELS = 2**24
+
+
 @dataclass(frozen=True)
 class ObjectTask:
     """Split and measure one object (a dask task; small and picklable).
@@ -178,11 +202,31 @@ class ObjectTask:
     labels: zarr.Array | None = None
     vote: int | None = None
 
-    def __call__(self, block: Block, object_id: int) -> ObjectPieces:
+    def __call__(self, block: Block, objects: Sequence[tuple[int, Box]]) -> list[ObjectPieces]:
+        """Measure ``objects`` (id, bounding box); a group (``block.box`` around their
+        grown boxes) is read once into memory, a single object straight from the arrays."""
+        arrays: dict[str, Any] = {
+            "components": self.components,
+            "image": self.image,
+            "labels": self.labels,
+            "truth": self.truth,
+        }
+        if len(objects) > 1:
+            region = block.box
+            shape = self.components.shape
+            arrays = {
+                name: None
+                if array is None
+                else _Shifted(np.asarray(array[region.slices]), region.start, shape)
+                for name, array in arrays.items()
+            }
+        return [self._one(object_id, box, arrays) for object_id, box in objects]
+
+    def _one(self, object_id: int, bbox: Box, arrays: dict[str, Any]) -> ObjectPieces:
         shape = self.components.shape
-        box = block.box.grow(1).clip(Box.from_shape(shape))
+        box = bbox.grow(1).clip(Box.from_shape(shape))
         sampled = read_sampled_mask(
-            self.components,
+            arrays["components"],
             box,
             object_id,
             voxel_size=self.voxel_size,
@@ -192,8 +236,8 @@ class ObjectTask:
         # a cavity inside an object is part of it (a soma whose darker nucleus was not
         # segmented is a shell, whose skeleton and distances would describe a surface)
         mask = ndi.binary_fill_holes(sampled.mask)
-        image = _read_sampled_image(self.image, box, factor)
-        labels = None if self.labels is None else _sampled(self.labels, box, factor)
+        image = _read_sampled_image(arrays["image"], box, factor)
+        labels = None if self.labels is None else _sampled(arrays["labels"], box, factor)
         distance = object_distance(mask, sampled.voxel_size)
         if self.options.split:
             ratio = self.options.neck_ratio
@@ -228,13 +272,16 @@ class ObjectTask:
             tmp.replace(path)
             piece_map = str(path)
         counts = (
-            None if self.truth is None else self._truth_counts(box, factor, pieces, n, object_id)
+            None
+            if self.truth is None
+            else self._truth_counts(arrays, box, factor, pieces, n, object_id)
         )
         start = (box.start[0], box.start[1], box.start[2])
         return ObjectPieces(object_id, features, counts, piece_map, start, factor)
 
     def _truth_counts(
         self,
+        arrays: dict[str, Any],
         box: Box,
         factor: tuple[int, int, int],
         pieces: npt.NDArray[np.int32],
@@ -252,9 +299,9 @@ class ObjectTask:
         if self.annotated is not None:
             slices = [z for z in self.annotated if box.start[0] <= z < box.stop[0]]
         if factor == (1, 1, 1):  # the piece map is the object at full resolution: one read
-            own = np.where(np.asarray(self.components[box.slices]) == object_id, pieces, 0)
+            own = np.where(np.asarray(arrays["components"][box.slices]) == object_id, pieces, 0)
             keep = np.asarray(slices, dtype=np.int64) - box.start[0]
-            truth = np.asarray(self.truth[box.slices])[keep]
+            truth = np.asarray(arrays["truth"][box.slices])[keep]
             own = own[keep]
             for j, value in enumerate(self.truth_ids):
                 hit = (own > 0) & (truth == value)
@@ -264,11 +311,11 @@ class ObjectTask:
         rows = (np.arange(y1 - y0) // factor[1])[:, None]
         cols = (np.arange(x1 - x0) // factor[2])[None, :]
         for z in slices:
-            own = np.asarray(self.components[z, y0:y1, x0:x1]) == object_id
+            own = np.asarray(arrays["components"][z, y0:y1, x0:x1]) == object_id
             if not own.any():
                 continue
             piece = pieces[(z - box.start[0]) // factor[0]][rows, cols]
-            truth = np.asarray(self.truth[z, y0:y1, x0:x1])
+            truth = np.asarray(arrays["truth"][z, y0:y1, x0:x1])
             for j, value in enumerate(self.truth_ids):
                 hit = own & (truth == value) & (piece > 0)
                 counts[:, j] += np.bincount(piece[hit] - 1, minlength=n)[:n]
@@ -330,6 +377,7 @@ def measure_objects(
         work=work / "provisional",
         client=client,
         block_shape=block_shape,
+        measure=False,
         progress=progress,
     )
     keep = found.moments.voxels >= options.min_voxels
@@ -339,7 +387,7 @@ def measure_objects(
         chunks=_small_chunks(found.grid.block_shape),
         dtype=id_dtype(int(keep.sum())),
         fill_value=0,
-        compressors=[compressor(np.dtype(np.uint32), labels=True)],
+        compressors=[scratch_compressor()],
         overwrite=True,
     )
     write_components(found, ids, client=client, keep=keep, progress=progress)
@@ -356,14 +404,49 @@ def measure_objects(
         vote=vote,
     )
     moments = found.moments.take(keep)
-    calls = []
-    for i in range(len(moments)):
-        box = Box(tuple(moments.lo[i]), tuple(moments.hi[i]))
-        calls.append((Block(i, (i,), box), i + 1))
-    pieces: list[ObjectPieces] = map_blocks(
+    groups = _groups(moments, labels.shape, options.max_voxels)
+    calls = [(Block(g, (g,), region), members) for g, (region, members) in enumerate(groups)]
+    calls.sort(key=lambda call: -call[0].box.size)  # the largest first: balanced workers
+    done: list[list[ObjectPieces]] = map_blocks(
         client, task, calls, description="classify: measure objects", progress=progress
     )
+    pieces = sorted((p for group in done for p in group), key=lambda p: p.object_id)
     return MeasuredObjects(ids, pieces, _table(pieces, truth_ids if truth is not None else ()))
+
+
+def _groups(
+    moments: Moments, shape: Sequence[int], max_voxels: int
+) -> list[tuple[Box, tuple[tuple[int, Box], ...]]]:
+    """Objects ``1..n`` in groups that read one region: consecutive objects (raster order,
+    so near in z) while the box around their grown boxes holds at most
+    :data:`GROUP_VOXELS` voxels; an object larger than that, or to be downsampled, alone."""
+    volume = Box.from_shape(shape)
+    groups: list[tuple[Box, tuple[tuple[int, Box], ...]]] = []
+    region: Box | None = None
+    members: list[tuple[int, Box]] = []
+    for i in range(len(moments)):
+        box = Box(tuple(moments.lo[i]), tuple(moments.hi[i]))
+        grown = box.grow(1).clip(volume)
+        alone = grown.size > min(GROUP_VOXELS, max_voxels)
+        joined = None if region is None else _around(region, grown)
+        if members and (alone or joined is None or joined.size > GROUP_VOXELS):
+            groups.append((region, tuple(members)))  # type: ignore[arg-type]
+            region, members = None, []
+        if alone:
+            groups.append((grown, ((i + 1, box),)))
+            continue
+        region = grown if region is None else _around(region, grown)
+        members.append((i + 1, box))
+    if members:
+        groups.append((region, tuple(members)))  # type: ignore[arg-type]
+    return groups
+
+
+def _around(a: Box, b: Box) -> Box:
+    return Box(
+        tuple(min(x, y) for x, y in zip(a.start, b.start, strict=True)),
+        tuple(max(x, y) for x, y in zip(a.stop, b.stop, strict=True)),
+    )
 
 
 def _table(pieces: Sequence[ObjectPieces], truth_ids: Sequence[int]) -> pd.DataFrame:

@@ -86,6 +86,12 @@ def compressor(dtype: np.dtype | str, *, labels: bool = False) -> BloscCodec:
     return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)
 
 
+def scratch_compressor() -> BloscCodec:
+    """The codec of a run's temporary arrays (written once, read a few times, deleted):
+    blosc-lz4 at level 1 with bit shuffle, speed over size."""
+    return BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
+
+
 def multiscales(
     name: str, voxel_size: Sequence[float], factors: Sequence[Sequence[int]]
 ) -> list[dict[str, Any]]:

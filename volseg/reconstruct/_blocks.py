@@ -18,7 +18,7 @@ import zarr
 from scipy import ndimage
 
 from volseg.geometry import Block, Box
-from volseg.reconstruct._table import Moments, block_moments
+from volseg.reconstruct._table import Moments, block_extents, block_moments
 
 Connectivity = Literal[6, 18, 26]
 CONNECTIVITIES: tuple[Connectivity, ...] = (6, 18, 26)
@@ -54,6 +54,7 @@ class LabelTask:
     work: zarr.Array
     class_ids: tuple[int, ...]
     connectivity: Connectivity
+    measure: bool = True
 
     def __call__(self, block: Block) -> Pieces:
         mask = np.isin(np.asarray(self.labels[block.box.slices]), self.class_ids)
@@ -70,6 +71,8 @@ class LabelTask:
         first_global = np.ravel_multi_index(
             tuple(w + s for w, s in zip(where, block.box.start, strict=True)), self.labels.shape
         ).astype(np.int64)
+        if not self.measure:
+            return Pieces(n, first_global, block_extents(local, n, block.box.start))
         moments = block_moments(
             local, n, block.box.start, volume_shape=self.labels.shape, image=image
         )

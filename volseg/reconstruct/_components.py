@@ -32,7 +32,7 @@ import zarr
 
 from volseg.errors import ConfigError
 from volseg.geometry import BlockGrid
-from volseg.io._layout import compressor
+from volseg.io._layout import scratch_compressor
 from volseg.reconstruct._blocks import (
     CONNECTIVITIES,
     LOCAL_DTYPE,
@@ -114,6 +114,7 @@ def find_components(
     connectivity: Connectivity = 26,
     block_shape: Sequence[int] | None = None,
     image: zarr.Array | None = None,
+    measure: bool = True,
     progress: bool = True,
 ) -> Components:
     """Label the connected components of ``isin(labels, class_ids)``, block by block.
@@ -136,6 +137,9 @@ def find_components(
         axis); derived from the chunks by default.
     image
         Intensities of the same shape, for the mean intensity; None leaves it 0.
+    measure
+        Gather every moment of the object table; False only voxel counts and bounding
+        boxes (the other sums stay 0), which is cheaper.
     progress
         Draw progress bars on stderr.
 
@@ -165,11 +169,11 @@ def find_components(
         chunks=grid.block_shape,
         dtype=LOCAL_DTYPE,
         fill_value=0,
-        compressors=[compressor(LOCAL_DTYPE, labels=True)],
+        compressors=[scratch_compressor()],
         overwrite=True,
     )
     blocks = list(grid)
-    label = LabelTask(labels, image, work_array, ids, connectivity)
+    label = LabelTask(labels, image, work_array, ids, connectivity, measure)
     pieces: list[Pieces] = map_blocks(
         client, label, [(b,) for b in blocks], description="components: label", progress=progress
     )

@@ -148,17 +148,16 @@ def skeleton_sampled(sampled: SampledMask, distance: np.ndarray | None = None) -
     ``distance``: its Euclidean distance transform in µm, if already computed."""
     padded = np.pad(sampled.mask, 1)
     thin = skeletonize(padded)
-    _keep_every_piece(padded, thin, sampled.voxel_size)
+    padded_distance = None if distance is None else np.pad(distance, 1)
+    _keep_every_piece(padded, thin, sampled.voxel_size, padded_distance)
     voxels = np.argwhere(thin)  # lexicographic (z, y, x): lowest index first
     del thin
     if len(voxels) == 0:
         empty = np.zeros((0, 3))
         return Skeleton(empty, np.zeros(0), np.zeros(0, int), sampled.factor)
-    if distance is None:
-        distance = ndi.distance_transform_edt(padded, sampling=sampled.voxel_size)
-    else:
-        distance = np.pad(distance, 1)
-    radii = distance[tuple(voxels.T)]
+    if padded_distance is None:
+        padded_distance = ndi.distance_transform_edt(padded, sampling=sampled.voxel_size)
+    radii = padded_distance[tuple(voxels.T)]
     del distance, padded
     spacing = np.asarray(sampled.voxel_size)
     order, parents = _forest(voxels, spacing)
@@ -167,7 +166,10 @@ def skeleton_sampled(sampled: SampledMask, distance: np.ndarray | None = None) -
 
 
 def _keep_every_piece(
-    mask: np.ndarray, thin: np.ndarray, voxel_size: tuple[float, float, float]
+    mask: np.ndarray,
+    thin: np.ndarray,
+    voxel_size: tuple[float, float, float],
+    distance: np.ndarray | None = None,
 ) -> None:
     """Add the innermost voxel of each piece of ``mask`` that thinning erased entirely.
 
@@ -179,6 +181,11 @@ def _keep_every_piece(
     kept[pieces[thin]] = True
     for index, box in enumerate(ndi.find_objects(pieces), start=1):
         if box is None or kept[index]:
+            continue
+        if distance is not None:  # the mask's distance is the piece's: pieces do not touch
+            inner = np.where(pieces[box] == index, distance[box], -1.0)
+            at = np.unravel_index(np.argmax(inner), inner.shape)
+            thin[tuple(int(a) + b.start for a, b in zip(at, box, strict=True))] = True
             continue
         local = np.pad(pieces[box] == index, 1)
         inner = ndi.distance_transform_edt(local, sampling=voxel_size)

@@ -159,6 +159,18 @@ def block_moments(
     return Moments(np.stack(columns, axis=1), lo, hi)
 
 
+def block_extents(local: npt.NDArray[np.integer], n: int, start: Sequence[int]) -> Moments:
+    """Only the voxel counts and bounding boxes of :func:`block_moments` (other sums 0)."""
+    if n == 0:
+        return Moments.empty()
+    sums = np.zeros((n, len(SUMS)))
+    sums[:, 0] = np.bincount(local.ravel(), minlength=n + 1)[1 : n + 1]
+    boxes = ndimage.find_objects(local, max_label=n)
+    lo = np.array([[s.start for s in box] for box in boxes], dtype=np.int64) + start
+    hi = np.array([[s.stop for s in box] for box in boxes], dtype=np.int64) + start
+    return Moments(sums, lo, hi)
+
+
 def add_faces(moments: Moments, rows: npt.ArrayLike, counts: npt.ArrayLike, axis: int) -> None:
     """Add exposed-face ``counts`` along ``axis`` to ``rows`` (in place)."""
     np.add.at(moments.sums[:, SUMS.index("faces_z") + axis], np.asarray(rows, np.intp), counts)
@@ -217,9 +229,23 @@ def object_table(
     the smallest voxel size), so flat and single-voxel objects stay finite (≥ 1).
     ``equivalent_diameter_um`` is the diameter of the sphere of equal volume.
     """
-    n = len(moments)
-    if n == 0:
+    if len(moments) == 0:
         return empty_table()
+    table = pd.DataFrame(
+        table_columns(moments, voxel_size=voxel_size, shape=shape, ids=ids), columns=list(COLUMNS)
+    )
+    return table.astype({c: np.int64 for c in _INT_COLUMNS})
+
+
+def table_columns(
+    moments: Moments,
+    *,
+    voxel_size: Sequence[float],
+    shape: Sequence[int],
+    ids: npt.ArrayLike | None = None,
+) -> dict[str, npt.NDArray[np.generic]]:
+    """The columns of :func:`object_table` as arrays (no DataFrame: cheap for one object)."""
+    n = len(moments)
     d = np.asarray(voxel_size, dtype=np.float64)
     s = moments.sums
     count = s[:, 0]
@@ -236,28 +262,24 @@ def object_table(
     area = faces / 1.5
     lo, hi = moments.lo, moments.hi
     touches = (lo == 0).any(axis=1) | (hi == np.asarray(shape, dtype=np.int64)).any(axis=1)
-    table = pd.DataFrame(
-        {
-            "id": np.arange(1, n + 1) if ids is None else np.asarray(ids),
-            "voxels": moments.voxels,
-            "volume_um3": volume,
-            "centroid_z_um": mean[:, 0] * d[0],
-            "centroid_y_um": mean[:, 1] * d[1],
-            "centroid_x_um": mean[:, 2] * d[2],
-            "bbox_z0": lo[:, 0],
-            "bbox_y0": lo[:, 1],
-            "bbox_x0": lo[:, 2],
-            "bbox_z1": hi[:, 0],
-            "bbox_y1": hi[:, 1],
-            "bbox_x1": hi[:, 2],
-            "mean_intensity": s[:, 10] / count,
-            "equivalent_diameter_um": np.cbrt(6.0 * volume / np.pi),
-            "surface_area_um2": area,
-            "sphericity": np.cbrt(np.pi) * np.cbrt(6.0 * volume) ** 2 / area,
-            "elongation": elongation,
-            "slice_span": hi[:, 0] - lo[:, 0],
-            "touches_border": touches,
-        },
-        columns=list(COLUMNS),
-    )
-    return table.astype({c: np.int64 for c in _INT_COLUMNS})
+    return {
+        "id": np.arange(1, n + 1) if ids is None else np.asarray(ids),
+        "voxels": moments.voxels,
+        "volume_um3": volume,
+        "centroid_z_um": mean[:, 0] * d[0],
+        "centroid_y_um": mean[:, 1] * d[1],
+        "centroid_x_um": mean[:, 2] * d[2],
+        "bbox_z0": lo[:, 0],
+        "bbox_y0": lo[:, 1],
+        "bbox_x0": lo[:, 2],
+        "bbox_z1": hi[:, 0],
+        "bbox_y1": hi[:, 1],
+        "bbox_x1": hi[:, 2],
+        "mean_intensity": s[:, 10] / count,
+        "equivalent_diameter_um": np.cbrt(6.0 * volume / np.pi),
+        "surface_area_um2": area,
+        "sphericity": np.cbrt(np.pi) * np.cbrt(6.0 * volume) ** 2 / area,
+        "elongation": elongation,
+        "slice_span": hi[:, 0] - lo[:, 0],
+        "touches_border": touches,
+    }
