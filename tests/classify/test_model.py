@@ -30,7 +30,8 @@ from volseg.classify import (
     load_classifier,
     save_classifier,
 )
-from volseg.classify._model import ALLOWED, _collect_types, content_sha256
+from volseg.classify._file import ALLOWED, _collect_types
+from volseg.classify._model import content_sha256
 from volseg.errors import ClassifierError, InputNotFoundError
 
 FEATURES = ("elongation", "volume_um3")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import zarr
 
-from volseg.classify._objects import ObjectOptions, ObjectTask
+from volseg.classify import ObjectOptions
+from volseg.classify._objects import ObjectTask
 from volseg.geometry import Block, Box
 
 

@@ -24,15 +24,15 @@ from volseg.classify._apply import (
     classify,
 )
 from volseg.classify._features import FEATURES, piece_features
+from volseg.classify._file import load_classifier, save_classifier
+from volseg.classify._measure import MeasuredObjects, measure_objects
 from volseg.classify._model import (
     CLASSIFIER_FORMAT,
     ObjectClassifier,
     content_sha256,
     fit_classifier,
-    load_classifier,
-    save_classifier,
 )
-from volseg.classify._objects import MeasuredObjects, ObjectOptions, measure_objects
+from volseg.classify._options import ObjectOptions
 from volseg.classify._report import (
     ObjectAccuracy,
     class_colours,

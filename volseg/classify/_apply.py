@@ -20,8 +20,11 @@ import numpy as np
 import pandas as pd
 
 from volseg.classify._features import FEATURES
-from volseg.classify._model import ObjectClassifier, load_classifier
-from volseg.classify._objects import PLACEMENT, ObjectOptions, measure_objects
+from volseg.classify._file import load_classifier
+from volseg.classify._measure import measure_objects
+from volseg.classify._model import ObjectClassifier
+from volseg.classify._objects import PLACEMENT
+from volseg.classify._options import ObjectOptions, object_class_ids
 from volseg.classify._write import ClassifyBlock, write_lookup
 from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
 from volseg.io import VolumeStore, build_pyramid, provenance
@@ -72,26 +75,6 @@ class ClassifyResult:
 
     def count(self, cls: str) -> int:
         return int((self.table["class"] == cls).sum())
-
-
-def object_class_ids(volume: VolumeStore, labels: str, classes: Sequence[str]) -> list[int]:
-    """The label values of ``classes`` in ``labels/<labels>`` (those it has; at least one)."""
-    names = volume.classes(labels)
-    ids = [names.index(c) for c in classes if c in names]
-    if not ids:
-        raise InputError(
-            f"{volume.path} labels/{labels} has the classes {names}, none of the object "
-            f"classes {list(classes)}; segment with a model that has them, or train the "
-            "classifier with this store's class names"
-        )
-    return ids
-
-
-def vote_id(volume: VolumeStore, labels: str, classes: Sequence[str]) -> int | None:
-    """The label value of the last object class (vessel) in ``labels/<labels>``, whose share
-    of an object is its ``segmented_fraction``; None when the labels lack that class."""
-    names = volume.classes(labels)
-    return names.index(classes[-1]) if classes[-1] in names else None
 
 
 def check_voxel_size(classifier: ObjectClassifier, voxel_size: Sequence[float]) -> None:
@@ -228,15 +211,13 @@ def classify(
     with RunLock(store.path), cluster(client, scheduler, n_workers) as c:
         work = out / WORK_DIR
         measured = measure_objects(
-            class_labels,
-            image,
-            class_ids=class_ids,
-            voxel_size=volume.voxel_size,
+            volume,
+            labels=labels,
+            classes=clf.classes,
             work=work,
             client=c,
             block_shape=grid.block_shape,
             options=options,
-            vote=vote_id(volume, labels, clf.classes),
             progress=progress,
         )
         table = measured.table

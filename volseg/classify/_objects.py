@@ -1,94 +1,35 @@
-"""The objects of a segmentation, split at their necks and measured, one dask task each.
+"""One dask task measures a group of objects: read, cut at necks, measure each piece.
 
-:func:`measure_objects` finds the 3D objects of the object classes (soma ∪ vessel, block-wise
-connected components of :mod:`volseg.reconstruct`), writes their ids to a work array, and
-runs :class:`ObjectTask` on every object: read its bounding box (block-any downsampled above
-``max_voxels``, so memory stays bounded), cut it at its necks (:func:`split_object`), and
-measure every piece (:func:`piece_features`). With ground truth it also counts the truth
-classes under each piece on the annotated slices, for training.
+:class:`ObjectTask` reads each object's bounding box (a group of nearby objects reads one
+region once; an object above ``max_voxels`` is read block-any downsampled, slab by slab, so
+memory stays bounded), cuts it at its necks (:func:`split_object`) and measures every piece
+(:func:`piece_features`). With ground truth it also counts the truth classes under each
+piece on the annotated slices, for training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import zarr
 from scipy import ndimage as ndi
 
-from volseg.classify._features import FEATURES, piece_features
-from volseg.classify._split import DEFAULT_NECK_RATIO, object_distance, split_object
-from volseg.errors import ConfigError
+from volseg.classify._features import piece_features
+from volseg.classify._options import ObjectOptions
+from volseg.classify._split import object_distance, split_object
 from volseg.geometry import Block, Box
-from volseg.io._layout import scratch_compressor
-from volseg.reconstruct import find_components, id_dtype, write_components
-from volseg.reconstruct._parallel import map_blocks
 from volseg.reconstruct._sampling import read_sampled_mask
-from volseg.reconstruct._table import Moments
 
-if TYPE_CHECKING:
-    from distributed import Client
+__all__ = ["GROUP_VOXELS", "PLACEMENT", "ObjectPieces", "ObjectTask"]
 
-__all__ = [
-    "DEFAULT_FEATURE_VOXELS",
-    "PLACEMENT",
-    "MeasuredObjects",
-    "ObjectOptions",
-    "ObjectTask",
-    "measure_objects",
-]
-
-#: Objects whose bounding box holds more voxels are split and measured downsampled.
-DEFAULT_FEATURE_VOXELS = 2**23
 _BBOX = ("bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1")
 #: Where each piece is: voxel count, centroid (µm), bounding box (voxels, end exclusive).
 PLACEMENT = ("voxels", "centroid_z_um", "centroid_y_um", "centroid_x_um", *_BBOX)
-
-
-@dataclass(frozen=True)
-class ObjectOptions:
-    """How the objects are found, cut and measured; a classifier records the options it was
-    trained with, and :func:`~volseg.classify.classify` uses them unless told otherwise.
-
-    ``min_voxels``: smaller objects are dropped (dust); ``neck_ratio``, ``split``: the cut
-    at necks (:func:`split_object`); ``max_voxels``: objects with larger bounding boxes are
-    cut and measured downsampled (bounded memory).
-    """
-
-    min_voxels: int = 0
-    neck_ratio: float = DEFAULT_NECK_RATIO
-    split: bool = True
-    max_voxels: int = DEFAULT_FEATURE_VOXELS
-
-    def __post_init__(self) -> None:
-        if int(self.min_voxels) != self.min_voxels or self.min_voxels < 0:
-            raise ConfigError(f"min_voxels must be a whole number ≥ 0, got {self.min_voxels!r}")
-        if not 0 < self.neck_ratio <= 1:
-            raise ConfigError(f"neck_ratio must be in (0, 1], got {self.neck_ratio!r}")
-        if int(self.max_voxels) != self.max_voxels or self.max_voxels < 1:
-            raise ConfigError(f"max_voxels must be a whole number ≥ 1, got {self.max_voxels!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "min_voxels": int(self.min_voxels),
-            "neck_ratio": float(self.neck_ratio),
-            "split": bool(self.split),
-            "max_voxels": int(self.max_voxels),
-        }
-
-    @classmethod
-    def resolve(cls, recorded: Mapping[str, Any], **given: Any) -> ObjectOptions:
-        """The options ``given`` (not None), else those ``recorded`` (e.g. a classifier's
-        metadata), else the defaults."""
-        names = ("min_voxels", "neck_ratio", "split", "max_voxels")
-        values = {n: recorded[n] for n in names if recorded.get(n) is not None}
-        values |= {n: v for n, v in given.items() if v is not None}
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -195,7 +136,7 @@ class ObjectTask:
     image: zarr.Array
     voxel_size: tuple[float, float, float]
     work: str
-    options: ObjectOptions = ObjectOptions()
+    options: ObjectOptions = field(default_factory=ObjectOptions)
     truth: zarr.Array | None = None
     truth_ids: tuple[int, ...] = ()
     annotated: tuple[int, ...] | None = None
@@ -320,150 +261,3 @@ class ObjectTask:
                 hit = own & (truth == value) & (piece > 0)
                 counts[:, j] += np.bincount(piece[hit] - 1, minlength=n)[:n]
         return counts
-
-
-@dataclass(frozen=True)
-class MeasuredObjects:
-    """The objects of a segmentation and their pieces.
-
-    ``components``: the work array of object ids (26-connected components of the object
-    classes); ``pieces``: one :class:`ObjectPieces` per object, object ``i`` at ``i - 1``;
-    ``table``: one row per piece — ``component``, ``piece`` (1..n within its object),
-    ``downsample_factor``, every feature of :data:`FEATURES`, and ``truth_<value>`` counts
-    when ground truth was given.
-    """
-
-    components: zarr.Array
-    pieces: list[ObjectPieces]
-    table: pd.DataFrame
-
-
-def _small_chunks(block: Sequence[int], side: int = 128) -> tuple[int, ...]:
-    """Chunks that tile ``block`` and are at most ``side`` in y and x: each object task
-    reads its bounding box, and a small object should not decode a whole block."""
-    chunks = [int(block[0])]
-    for n in block[1:]:
-        chunks.append(max(d for d in range(1, min(int(n), side) + 1) if n % d == 0))
-    return tuple(chunks)
-
-
-def measure_objects(
-    labels: zarr.Array,
-    image: zarr.Array,
-    *,
-    class_ids: Sequence[int],
-    voxel_size: Sequence[float],
-    work: str | Path,
-    client: Client,
-    block_shape: Sequence[int] | None = None,
-    options: ObjectOptions = ObjectOptions(),
-    truth: zarr.Array | None = None,
-    truth_ids: Sequence[int] = (),
-    annotated: Sequence[int] | None = None,
-    vote: int | None = None,
-    progress: bool = True,
-) -> MeasuredObjects:
-    """Find, split and measure the objects of ``isin(labels, class_ids)``.
-
-    Objects with fewer than ``options.min_voxels`` voxels are dropped (dust) before they
-    are measured. ``vote``: the label value whose share of each piece is its
-    ``segmented_fraction`` (None: 0). See :class:`ObjectTask` for the rest.
-    """
-    work = Path(work)
-    vs = (float(voxel_size[0]), float(voxel_size[1]), float(voxel_size[2]))
-    found = find_components(
-        labels,
-        class_ids=class_ids,
-        work=work / "provisional",
-        client=client,
-        block_shape=block_shape,
-        measure=False,
-        progress=progress,
-    )
-    keep = found.moments.voxels >= options.min_voxels
-    ids = zarr.create_array(
-        str(work / "components"),
-        shape=labels.shape,
-        chunks=_small_chunks(found.grid.block_shape),
-        dtype=id_dtype(int(keep.sum())),
-        fill_value=0,
-        compressors=[scratch_compressor()],
-        overwrite=True,
-    )
-    write_components(found, ids, client=client, keep=keep, progress=progress)
-    task = ObjectTask(
-        components=ids,
-        image=image,
-        voxel_size=vs,
-        work=str(work),
-        options=options,
-        truth=truth,
-        truth_ids=tuple(int(t) for t in truth_ids),
-        annotated=None if annotated is None else tuple(int(a) for a in annotated),
-        labels=labels,
-        vote=vote,
-    )
-    moments = found.moments.take(keep)
-    groups = _groups(moments, labels.shape, options.max_voxels)
-    calls = [(Block(g, (g,), region), members) for g, (region, members) in enumerate(groups)]
-    calls.sort(key=lambda call: -call[0].box.size)  # the largest first: balanced workers
-    done: list[list[ObjectPieces]] = map_blocks(
-        client, task, calls, description="classify: measure objects", progress=progress
-    )
-    pieces = sorted((p for group in done for p in group), key=lambda p: p.object_id)
-    return MeasuredObjects(ids, pieces, _table(pieces, truth_ids if truth is not None else ()))
-
-
-def _groups(
-    moments: Moments, shape: Sequence[int], max_voxels: int
-) -> list[tuple[Box, tuple[tuple[int, Box], ...]]]:
-    """Objects ``1..n`` in groups that read one region: consecutive objects (raster order,
-    so near in z) while the box around their grown boxes holds at most
-    :data:`GROUP_VOXELS` voxels; an object larger than that, or to be downsampled, alone."""
-    volume = Box.from_shape(shape)
-    groups: list[tuple[Box, tuple[tuple[int, Box], ...]]] = []
-    region: Box | None = None
-    members: list[tuple[int, Box]] = []
-    for i in range(len(moments)):
-        box = Box(tuple(moments.lo[i]), tuple(moments.hi[i]))
-        grown = box.grow(1).clip(volume)
-        alone = grown.size > min(GROUP_VOXELS, max_voxels)
-        joined = None if region is None else _around(region, grown)
-        if members and (alone or joined is None or joined.size > GROUP_VOXELS):
-            groups.append((region, tuple(members)))  # type: ignore[arg-type]
-            region, members = None, []
-        if alone:
-            groups.append((grown, ((i + 1, box),)))
-            continue
-        region = grown if region is None else _around(region, grown)
-        members.append((i + 1, box))
-    if members:
-        groups.append((region, tuple(members)))  # type: ignore[arg-type]
-    return groups
-
-
-def _around(a: Box, b: Box) -> Box:
-    return Box(
-        tuple(min(x, y) for x, y in zip(a.start, b.start, strict=True)),
-        tuple(max(x, y) for x, y in zip(a.stop, b.stop, strict=True)),
-    )
-
-
-def _table(pieces: Sequence[ObjectPieces], truth_ids: Sequence[int]) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for obj in pieces:
-        for k, features in enumerate(obj.features, start=1):
-            row: dict[str, Any] = {"component": obj.object_id, "piece": k}
-            row["downsample_factor"] = "x".join(str(f) for f in obj.factor)
-            row |= features
-            if obj.truth_counts is not None:
-                row |= {
-                    f"truth_{v}": int(c)
-                    for v, c in zip(truth_ids, obj.truth_counts[k - 1], strict=True)
-                }
-            rows.append(row)
-    columns = ["component", "piece", "downsample_factor", *PLACEMENT, *FEATURES]
-    truth = [f"truth_{v}" for v in truth_ids]
-    dtypes = {"component": np.int64, "piece": np.int64, "downsample_factor": object}
-    dtypes |= {c: np.float64 for c in (*PLACEMENT, *FEATURES)} | {c: np.int64 for c in truth}
-    return pd.DataFrame(rows, columns=[*columns, *truth]).astype(dtypes)

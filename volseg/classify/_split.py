@@ -67,7 +67,8 @@ def split_object(
     if not mask.any():
         return np.zeros(mask.shape, np.int32), 0
     sampling = tuple(float(v) for v in voxel_size)
-    distance = ndi.distance_transform_edt(np.pad(mask, 1), sampling=sampling)[1:-1, 1:-1, 1:-1]
+    if distance is None:
+        distance = object_distance(mask, sampling)
     markers, n = _markers(mask, distance, min(sampling))
     if n <= 1:
         return mask.astype(np.int32), 1

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from volseg.classify._apply import cluster, object_class_ids, vote_id
+from volseg.classify._apply import cluster
 from volseg.classify._features import FEATURES
-from volseg.classify._model import ObjectClassifier, fit_classifier, save_classifier
-from volseg.classify._objects import DEFAULT_FEATURE_VOXELS, ObjectOptions, measure_objects
+from volseg.classify._file import save_classifier
+from volseg.classify._measure import measure_objects
+from volseg.classify._model import ObjectClassifier, fit_classifier
+from volseg.classify._options import DEFAULT_FEATURE_VOXELS, ObjectOptions, object_class_ids
 from volseg.classify._split import DEFAULT_NECK_RATIO
 from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
 from volseg.io import VolumeStore
@@ -152,7 +154,7 @@ def train_classifier(
             f"the ground truth {gt.path} is {truth_array.shape}, the segmentation "
             f"{volume.path} {class_labels.shape}: give the truth of the segmented volume"
         )
-    class_ids = object_class_ids(volume, labels, chosen)
+    object_class_ids(volume, labels, chosen)  # refuses labels without the classes, early
     annotated = _annotated(slices, class_labels.shape[0])
     truth_ids = [0, *(truth_names.index(c) for c in chosen)]
     image = volume.image(0)
@@ -164,10 +166,9 @@ def train_classifier(
     try:
         with cluster(client, scheduler, n_workers) as c:
             measured = measure_objects(
-                class_labels,
-                image,
-                class_ids=class_ids,
-                voxel_size=volume.voxel_size,
+                volume,
+                labels=labels,
+                classes=chosen,
                 work=work,
                 client=c,
                 block_shape=grid.block_shape,
@@ -175,7 +176,6 @@ def train_classifier(
                 truth=truth_array,
                 truth_ids=truth_ids,
                 annotated=annotated,
-                vote=vote_id(volume, labels, chosen),
                 progress=progress,
             )
     finally:
