@@ -46,9 +46,12 @@ def render_classified(
     meshes_dir: str | Path,
     title: str,
     max_faces: int = 200_000,
+    simplify: float | None = 0.25,
 ) -> Path:
-    """Mesh every object of a classification (PLY files into ``meshes_dir``) and draw them
-    in one 3D view coloured by class, with a legend; see :func:`volseg.viz.render_meshes`."""
+    """Mesh every object of a classification (PLY files into ``meshes_dir``, simplified to
+    ``simplify`` of their faces so that the picture's face budget holds every object) and
+    draw them in one 3D view coloured by class, with a legend; see
+    :func:`volseg.viz.render_meshes`."""
     objects = VolumeStore.open(store)
     export = export_objects(
         objects.labels(INSTANCES),
@@ -57,6 +60,7 @@ def render_classified(
         voxel_size=objects.voxel_size,
         formats=["ply"],
         skeletons="none",
+        simplify=simplify,
         scene=False,
         progress=False,
     )
