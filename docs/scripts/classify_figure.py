@@ -45,7 +45,7 @@ COLOURS = {name: tuple(v / 255 for v in PALETTE[i + 1][:3]) for i, name in enume
 
 def _phantom(path: Path, seed: int) -> Path:
     config = PhantomConfig(
-        shape=SHAPE, seed=seed, vessel_density=100, soma_fraction=0.08, soma_median_diameter=16.0
+        shape=SHAPE, seed=seed, vessel_density=300, soma_fraction=0.08, soma_median_diameter=16.0
     )
     generate_phantom(path, config, num_workers=2, progress=False)
     return path
