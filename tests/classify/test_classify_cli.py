@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,7 +23,7 @@ def phantom(tmp_path_factory: pytest.TempPathFactory) -> Path:
         soma_fraction=0.08,
         soma_median_diameter=16.0,
     )
-    generate_phantom(path, config, chunks=(8, 128, 128), progress=False)
+    generate_phantom(path, config, chunks=(8, 128, 128), levels=2, progress=False)
     return path
 
 
@@ -51,7 +52,11 @@ def test_train_then_classify_from_the_command_line(phantom: Path, tmp_path: Path
     table = pd.read_parquet(out / "objects.parquet")
     assert f"{len(table)} objects" in res.stdout
     assert set(table["class"]) <= {"soma", "vessel"} and len(table) > 5
-    assert VolumeStore.open(out / "classified.zarr").complete
+    store = VolumeStore.open(out / "classified.zarr")
+    assert store.complete and store.levels == 2  # the pyramid has the classes too
+    coarse = np.asarray(store.labels("classified", 1)[:])
+    assert coarse.shape == (8, 128, 128) and set(np.unique(coarse)) <= {0, 1, 2}
+    assert coarse.any()
     # again without --overwrite: refused with the fix named, nothing replaced
     again = run_volseg("classify", phantom, "--classifier", clf, "--out", out, *common)
     assert again.returncode == 2 and "--overwrite" in again.stderr
