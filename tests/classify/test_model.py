@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import re
+import stat
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -433,3 +434,9 @@ def test_fit_refuses_unusable_training_data(change, message):
     arguments |= change(table, label)
     with pytest.raises(ClassifierError, match=message):
         fit_classifier(**arguments)
+
+
+def test_saved_file_is_readable_by_others_as_umask_allows(saved):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o666 & ~umask

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,9 @@ def test_save_refuses_mismatched_arguments_and_non_json_metadata(trained, tmp_pa
             path, trained, architecture="segnet", arguments=ARGS, metadata={"x": object()}
         )
     assert not path.exists()
+
+
+def test_checkpoint_is_readable_by_others_as_umask_allows(saved):
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(saved[0].stat().st_mode) == 0o666 & ~umask

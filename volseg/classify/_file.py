@@ -6,14 +6,14 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import skops.io as sio
 
+from volseg._files import write_atomically
 from volseg.classify._model import (
     _RETRAIN,
     CLASSIFIER_FORMAT,
@@ -108,23 +108,15 @@ def save_classifier(classifier: ObjectClassifier, path: str | os.PathLike[str]) 
         _HEADER: json.dumps(header, indent=2).encode(),
         _ESTIMATOR: classifier.estimator_bytes,
     }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                for name, data in members.items():
-                    # a fixed date, so that the same classifier gives the same bytes
-                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-                    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+
+    def write(f: BinaryIO) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items():
+                # a fixed date, so that the same classifier gives the same bytes
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+
+    return write_atomically(path, write)
 
 
 def _fail(file: Path, problem: str, exc: BaseException | None = None) -> ClassifierError:

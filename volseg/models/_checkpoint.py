@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import torch
 from torch import nn
 
 import volseg
+from volseg._files import write_atomically
 from volseg.errors import CheckpointError, ConfigError, InputNotFoundError
 from volseg.models._blocks import SegmentationModel
 from volseg.models._registry import available_models, build_model, check_model_arguments
@@ -155,18 +155,7 @@ def save_checkpoint(
         "weights": torch.frombuffer(bytearray(raw), dtype=torch.uint8),
     }
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda f: torch.save(payload, f))
     return digest
 
 
