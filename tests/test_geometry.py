@@ -109,3 +109,12 @@ def test_every_block_of_a_chunk_grid_is_chunk_aligned():
     for blk in BlockGrid(shape, tuple(2 * c for c in chunks)):
         check_chunk_aligned(blk.box, chunks, shape)
     assert len(list(itertools.islice(BlockGrid(shape, chunks), 3))) == 3
+
+
+def test_union_is_the_smallest_box_holding_both():
+    a, b = Box((0, 5, 2), (3, 9, 4)), Box((2, 1, 3), (6, 6, 10))
+    u = a.union(b)
+    assert u == Box((0, 1, 2), (6, 9, 10))
+    assert u.contains(a) and u.contains(b) and b.union(a) == u
+    with pytest.raises(GeometryError):
+        a.union(Box((0, 0), (1, 1)))

@@ -92,6 +92,14 @@ class Box:
         )
         return Box(start, stop)
 
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both boxes."""
+        self._same_ndim(other)
+        return Box(
+            tuple(min(a, b) for a, b in zip(self.start, other.start, strict=True)),
+            tuple(max(a, b) for a, b in zip(self.stop, other.stop, strict=True)),
+        )
+
     def intersects(self, other: Box) -> bool:
         return not self.intersect(other).empty
 

@@ -334,3 +334,31 @@ def test_training_without_a_vessel_is_refused(client, tmp_path):
             progress=False,
         )
     assert not (tmp_path / "c.vsclf").exists()
+
+
+def test_a_new_classification_in_the_same_folder_uses_its_own_lookup(
+    trained, phantoms, client, tmp_path
+):
+    """Workers cache the lookup of final ids and classes; a second run into the same
+    folder on the same cluster (another classifier, same objects) must not get the first
+    run's classes from that cache."""
+    _, test = phantoms
+    out = tmp_path / "again"
+    kw = {"labels": "ground_truth", "client": client, "progress": False}
+    first = classify(test, trained.path, out, **kw)
+    before = open_labels(first.store, CLASSIFIED).values.copy()
+    table = pd.read_csv(trained.table_path)
+    used = table[table["label"] >= 0]
+    flipped = fit_classifier(  # the same objects, the class names swapped
+        used[list(FEATURES)],
+        1 - used["label"].to_numpy(),
+        features=FEATURES,
+        classes=["soma", "vessel"],
+        metadata={k: trained.classifier.metadata[k] for k in ("voxel_size", "min_voxels")},
+    )
+    second = classify(test, flipped, out, overwrite=True, **kw)
+    after = open_labels(second.store, CLASSIFIED).values
+    assert (second.table["class"] != first.table["class"]).mean() >= 0.9
+    objects = before > 0
+    assert (after[objects] != before[objects]).mean() >= 0.9
+    assert np.array_equal(after > 0, objects)

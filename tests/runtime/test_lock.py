@@ -86,3 +86,12 @@ def test_a_lock_from_another_host_is_never_taken_over(tmp_path: Path) -> None:
     (tmp_path / RUN_DIR / "lock.json").write_text(json.dumps(record))
     with pytest.raises(RunLockedError, match=r"host elsewhere\.example, pid 1"):
         RunLock(tmp_path).acquire()
+
+
+def test_ensure_free_refuses_a_held_lock_and_leaves_a_free_one_free(tmp_path: Path) -> None:
+    store = tmp_path / "out.zarr"
+    store.mkdir()
+    RunLock(store).ensure_free()  # free: checked, and not kept
+    assert RunLock(store).holder() is None
+    with RunLock(store), pytest.raises(RunLockedError, match="another volseg run"):
+        RunLock(store).ensure_free()

@@ -8,10 +8,9 @@ guarantees of ``volseg segment``: run lock, done ledger, resume, completeness ma
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +23,9 @@ from volseg.classify._file import load_classifier
 from volseg.classify._measure import measure_objects
 from volseg.classify._model import ObjectClassifier
 from volseg.classify._objects import PLACEMENT
-from volseg.classify._options import ObjectOptions, object_class_ids
+from volseg.classify._options import ObjectOptions, object_class_ids, open_segmentation
 from volseg.classify._write import ClassifyBlock, write_lookup
-from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
+from volseg.errors import ClassifierError, ConfigError, StoreExistsError
 from volseg.io import VolumeStore, build_pyramid, provenance
 from volseg.reconstruct import id_dtype
 from volseg.reconstruct._output import (
@@ -38,7 +37,14 @@ from volseg.reconstruct._output import (
     set_object_properties,
     write_table,
 )
-from volseg.runtime import Ledger, RunLock, RunSummary, connect, plan_blocks, run_blocks
+from volseg.runtime import (
+    Ledger,
+    RunLock,
+    RunSummary,
+    client_or_connect,
+    plan_blocks,
+    run_blocks,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -88,20 +94,6 @@ def check_voxel_size(classifier: ObjectClassifier, voxel_size: Sequence[float]) 
             f"{list(b)} µm; its size features would not mean the same: train a classifier "
             "on data at this voxel size"
         )
-
-
-@contextlib.contextmanager
-def cluster(
-    client: Client | None, scheduler: str | None = None, n_workers: int | None = None
-) -> Iterator[Client]:
-    """``client``; else the cluster at ``scheduler`` (or ``DASK_SCHEDULER_ADDRESS``), else a
-    local cluster of ``n_workers`` for the call. Callers enter it only after checking their
-    inputs, so a bad input never waits for a cluster to start."""
-    if client is not None:
-        yield client
-        return
-    with connect(scheduler, n_workers=n_workers) as owned:
-        yield owned
 
 
 def classify(
@@ -186,12 +178,9 @@ def classify(
         max_voxels=max_voxels,
     )
     clf.check_compatible(features=FEATURES)
-    volume = VolumeStore.open(segmented)
-    volume.require_complete()
+    volume = open_segmentation(segmented, labels, clf.classes)
     class_labels = volume.labels(labels)
     image = volume.image(0)
-    if class_labels.shape != image.shape:
-        raise InputError(f"{volume.path} labels/{labels} does not match the image's shape")
     check_voxel_size(clf, volume.voxel_size)
     class_ids = object_class_ids(volume, labels, clf.classes)
     grid = plan_blocks(class_labels.shape, class_labels.chunks, block_shape)
@@ -208,7 +197,7 @@ def classify(
         "block_shape": list(grid.block_shape),
     }
     store = _open_output(volume, path, out, config, clf, resume=resume, overwrite=overwrite)
-    with RunLock(store.path), cluster(client, scheduler, n_workers) as c:
+    with RunLock(store.path), client_or_connect(client, scheduler, n_workers=n_workers) as c:
         work = out / WORK_DIR
         measured = measure_objects(
             volume,
@@ -222,7 +211,7 @@ def classify(
         )
         table = measured.table
         index, probability = clf.predict(table)
-        n_final, lookup_sha = write_lookup(measured.pieces, index + 1, work / "lookup.npz")
+        n_final, lookup_sha, lookup = write_lookup(measured.pieces, index + 1, work)
         ledger = Ledger(store.path)
         layout = {
             "shape": list(image.shape),
@@ -242,8 +231,8 @@ def classify(
             components=measured.components,
             classified=store.labels(CLASSIFIED),
             objects=store.labels(INSTANCES),
-            lookup=str(work / "lookup.npz"),
-            pieces=str(work / "pieces"),
+            lookup=str(lookup),
+            work=str(work),
         )
         summary = run_blocks(
             c, grid, task, ledger=ledger, description="classify", progress=progress
@@ -298,9 +287,7 @@ def _open_output(
             "--resume to finish an interrupted run, or choose another output folder"
         )
     if path.exists():  # never replace an output another run is writing
-        lock = RunLock(path)
-        lock.acquire()
-        lock.release()
+        RunLock(path).ensure_free()
     return create_objects_store(
         volume,
         path,

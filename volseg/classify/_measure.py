@@ -137,31 +137,29 @@ def _groups(
     :data:`GROUP_VOXELS` voxels; an object larger than that, or to be downsampled, alone."""
     volume = Box.from_shape(shape)
     groups: list[tuple[Box, tuple[tuple[int, Box], ...]]] = []
-    region: Box | None = None
     members: list[tuple[int, Box]] = []
+    region = volume  # the region of ``members`` (unused while there are none)
+
+    def close() -> None:
+        if members:
+            groups.append((region, tuple(members)))
+            members.clear()
+
     for i in range(len(moments)):
         box = Box(tuple(moments.lo[i]), tuple(moments.hi[i]))
         grown = box.grow(1).clip(volume)
-        alone = grown.size > min(GROUP_VOXELS, max_voxels)
-        joined = None if region is None else _around(region, grown)
-        if members and (alone or joined is None or joined.size > GROUP_VOXELS):
-            groups.append((region, tuple(members)))  # type: ignore[arg-type]
-            region, members = None, []
-        if alone:
+        if grown.size > min(GROUP_VOXELS, max_voxels):
+            close()
             groups.append((grown, ((i + 1, box),)))
             continue
-        region = grown if region is None else _around(region, grown)
+        joined = region.union(grown) if members else grown
+        if joined.size > GROUP_VOXELS:
+            close()
+            joined = grown
+        region = joined
         members.append((i + 1, box))
-    if members:
-        groups.append((region, tuple(members)))  # type: ignore[arg-type]
+    close()
     return groups
-
-
-def _around(a: Box, b: Box) -> Box:
-    return Box(
-        tuple(min(x, y) for x, y in zip(a.start, b.start, strict=True)),
-        tuple(max(x, y) for x, y in zip(a.stop, b.stop, strict=True)),
-    )
 
 
 def _table(pieces: Sequence[ObjectPieces], truth_ids: Sequence[int]) -> pd.DataFrame:

@@ -19,13 +19,14 @@ import numpy.typing as npt
 import zarr
 from scipy import ndimage as ndi
 
+from volseg._files import write_atomically
 from volseg.classify._features import piece_features
 from volseg.classify._options import ObjectOptions
 from volseg.classify._split import object_distance, split_object
 from volseg.geometry import Block, Box
 from volseg.reconstruct._sampling import read_sampled_mask
 
-__all__ = ["GROUP_VOXELS", "PLACEMENT", "ObjectPieces", "ObjectTask"]
+__all__ = ["GROUP_VOXELS", "PLACEMENT", "ObjectPieces", "ObjectTask", "piece_map_path"]
 
 _BBOX = ("bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1")
 #: Where each piece is: voxel count, centroid (µm), bounding box (voxels, end exclusive).
@@ -34,20 +35,25 @@ PLACEMENT = ("voxels", "centroid_z_um", "centroid_y_um", "centroid_x_um", *_BBOX
 
 @dataclass(frozen=True)
 class ObjectPieces:
-    """What :class:`ObjectTask` found in one object: its pieces' features (one dict each),
-    the truth class counts under each piece (``(n, len(truth_ids))``, or None), and the
-    piece map (``pieces.npy`` under the work folder) when the object was cut."""
+    """What :class:`ObjectTask` found in one object: its pieces' features (one dict each)
+    and the truth class counts under each piece (``(n, len(truth_ids))``, or None). A cut
+    object's piece map (at :func:`piece_map_path`) is on the grid of its mask: ``start``
+    (voxels) and downsampling ``factor``."""
 
     object_id: int
     features: list[dict[str, float]]
     truth_counts: npt.NDArray[np.int64] | None
-    piece_map: str | None
     start: tuple[int, int, int]
     factor: tuple[int, int, int]
 
     @property
     def n(self) -> int:
         return len(self.features)
+
+
+def piece_map_path(work: str | Path, object_id: int) -> Path:
+    """Where the piece map of cut object ``object_id`` is kept during a run."""
+    return Path(work) / "pieces" / f"object_{object_id}.npy"
 
 
 def _read_sampled_image(
@@ -126,7 +132,7 @@ GROUP_VOXELS = 2**24
 
 @dataclass(frozen=True)
 class ObjectTask:
-    """Split and measure one object (a dask task; small and picklable).
+    """Cut and measure a group of objects (a dask task; small and picklable).
 
     ``truth``/``truth_ids``: ground-truth class labels and the values to count (background
     first); ``annotated``: the annotated slices (None: every slice).
@@ -203,22 +209,15 @@ class ObjectTask:
             )
             for k in range(1, n + 1)
         ]
-        piece_map = None
         if n > 1:
-            folder = Path(self.work) / "pieces"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"object_{object_id}.npy"
-            tmp = path.with_suffix(".partial.npy")
-            np.save(tmp, pieces.astype(np.int32))
-            tmp.replace(path)
-            piece_map = str(path)
+            write_atomically(piece_map_path(self.work, object_id), lambda f: np.save(f, pieces))
         counts = (
             None
             if self.truth is None
-            else self._truth_counts(arrays, box, factor, pieces, n, object_id)
+            else self._truth_counts(arrays, box, factor, pieces, own, object_id)
         )
         start = (box.start[0], box.start[1], box.start[2])
-        return ObjectPieces(object_id, features, counts, piece_map, start, factor)
+        return ObjectPieces(object_id, features, counts, start, factor)
 
     def _truth_counts(
         self,
@@ -226,27 +225,28 @@ class ObjectTask:
         box: Box,
         factor: tuple[int, int, int],
         pieces: npt.NDArray[np.int32],
-        n: int,
+        own: npt.NDArray[np.int32],
         object_id: int,
     ) -> npt.NDArray[np.int64]:
         """Voxels of each truth class under each piece, on the annotated slices only.
 
-        Exact at any downsampling: each annotated slice of the box is read at full
-        resolution, with the object's own voxels, and looked up in the (coarse) piece map.
+        ``own`` is the piece map restricted to the object's own voxels. Exact at any
+        downsampling: there each annotated slice of the box is read at full resolution,
+        with the object's own voxels, and looked up in the (coarse) piece map.
         """
         assert self.truth is not None
+        n = int(pieces.max())
         counts = np.zeros((n, len(self.truth_ids)), np.int64)
         slices = list(range(box.start[0], box.stop[0]))
         if self.annotated is not None:
             slices = [z for z in self.annotated if box.start[0] <= z < box.stop[0]]
-        if factor == (1, 1, 1):  # the piece map is the object at full resolution: one read
-            own = np.where(np.asarray(arrays["components"][box.slices]) == object_id, pieces, 0)
+        if factor == (1, 1, 1):  # the object's mask is at full resolution: one read
             keep = np.asarray(slices, dtype=np.int64) - box.start[0]
             truth = np.asarray(arrays["truth"][box.slices])[keep]
-            own = own[keep]
+            mine = own[keep]
             for j, value in enumerate(self.truth_ids):
-                hit = (own > 0) & (truth == value)
-                counts[:, j] = np.bincount(own[hit] - 1, minlength=n)[:n]
+                hit = (mine > 0) & (truth == value)
+                counts[:, j] = np.bincount(mine[hit] - 1, minlength=n)[:n]
             return counts
         (y0, x0), (y1, x1) = box.start[1:], box.stop[1:]
         rows = (np.arange(y1 - y0) // factor[1])[:, None]

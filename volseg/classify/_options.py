@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from volseg.classify._split import DEFAULT_NECK_RATIO
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "ObjectOptions",
     "object_class_ids",
+    "open_segmentation",
     "vote_id",
 ]
 
@@ -75,6 +77,17 @@ def object_class_ids(volume: VolumeStore, labels: str, classes: Sequence[str]) -
             "classifier with this store's class names"
         )
     return ids
+
+
+def open_segmentation(path: str | Path, labels: str, classes: Sequence[str]) -> VolumeStore:
+    """The complete store at ``path`` whose ``labels/<labels>`` (of the image's shape) holds
+    at least one of the object ``classes``; the errors name the store and the fix."""
+    volume = VolumeStore.open(path)
+    volume.require_complete()
+    if volume.labels(labels).shape != volume.image(0).shape:
+        raise InputError(f"{volume.path} labels/{labels} does not match the image's shape")
+    object_class_ids(volume, labels, classes)
+    return volume
 
 
 def vote_id(volume: VolumeStore, labels: str, classes: Sequence[str]) -> int | None:

@@ -19,16 +19,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from volseg.classify._apply import cluster
 from volseg.classify._features import FEATURES
 from volseg.classify._file import save_classifier
 from volseg.classify._measure import measure_objects
 from volseg.classify._model import ObjectClassifier, fit_classifier
-from volseg.classify._options import DEFAULT_FEATURE_VOXELS, ObjectOptions, object_class_ids
+from volseg.classify._options import DEFAULT_FEATURE_VOXELS, ObjectOptions, open_segmentation
 from volseg.classify._split import DEFAULT_NECK_RATIO
 from volseg.errors import ClassifierError, ConfigError, InputError, StoreExistsError
 from volseg.io import VolumeStore
-from volseg.runtime import plan_blocks
+from volseg.runtime import client_or_connect
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -135,8 +134,6 @@ def train_classifier(
     out = Path(out)
     if out.exists() and not overwrite:
         raise StoreExistsError(f"{out} exists; pass --overwrite to replace it")
-    volume = VolumeStore.open(segmented)
-    volume.require_complete()
     gt = VolumeStore.open(truth)
     gt.require_complete()
     truth_names = gt.classes(truth_labels)
@@ -147,31 +144,26 @@ def train_classifier(
             f"{gt.path} labels/{truth_labels} has the classes {truth_names}; the classifier "
             f"needs two or more object classes among them (asked: {chosen})"
         )
-    class_labels = volume.labels(labels)
+    volume = open_segmentation(segmented, labels, chosen)
+    shape = volume.image(0).shape
     truth_array = gt.labels(truth_labels)
-    if truth_array.shape != class_labels.shape:
+    if truth_array.shape != shape:
         raise InputError(
             f"the ground truth {gt.path} is {truth_array.shape}, the segmentation "
-            f"{volume.path} {class_labels.shape}: give the truth of the segmented volume"
+            f"{volume.path} {shape}: give the truth of the segmented volume"
         )
-    object_class_ids(volume, labels, chosen)  # refuses labels without the classes, early
-    annotated = _annotated(slices, class_labels.shape[0])
+    annotated = _annotated(slices, shape[0])
     truth_ids = [0, *(truth_names.index(c) for c in chosen)]
-    image = volume.image(0)
-    if image.shape != class_labels.shape:
-        raise InputError(f"{volume.path} labels/{labels} does not match the image's shape")
-    grid = plan_blocks(class_labels.shape, class_labels.chunks, None)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".volseg-work-{out.name}"
     try:
-        with cluster(client, scheduler, n_workers) as c:
+        with client_or_connect(client, scheduler, n_workers=n_workers) as c:
             measured = measure_objects(
                 volume,
                 labels=labels,
                 classes=chosen,
                 work=work,
                 client=c,
-                block_shape=grid.block_shape,
                 options=options,
                 truth=truth_array,
                 truth_ids=truth_ids,

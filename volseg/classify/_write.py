@@ -19,25 +19,27 @@ import numpy as np
 import numpy.typing as npt
 import zarr
 
-from volseg.classify._objects import ObjectPieces
+from volseg._files import write_atomically
+from volseg.classify._objects import ObjectPieces, piece_map_path
 from volseg.geometry import Block
 
 __all__ = ["ClassifyBlock", "write_lookup"]
 
 
 def write_lookup(
-    pieces: Sequence[ObjectPieces], classes: npt.ArrayLike, path: str | Path
-) -> tuple[int, str]:
-    """Save the lookup of final ids and classes to ``path`` (``.npz``).
+    pieces: Sequence[ObjectPieces], classes: npt.ArrayLike, folder: str | Path
+) -> tuple[int, str, Path]:
+    """Save the lookup of final ids and classes into ``folder`` (``.npz``).
 
     ``classes[f - 1]`` is the class label value of final object ``f``. Returns the number of
-    final objects and the sha256 of the lookup (the identity of the run's outcome).
+    final objects, the sha256 of the lookup (the identity of the run's outcome) and the
+    file, which is named after that sha256: workers cache lookups by path, so another
+    outcome in the same folder is never read from a stale cache.
     """
     n_obj = len(pieces)
     counts = np.array([0, *(p.n for p in pieces)], dtype=np.int64)
-    first = np.zeros(n_obj + 1, np.int64)
+    first = np.zeros(n_obj + 1, np.int64)  # the final id of each object's first piece
     first[1:] = np.cumsum(counts[1:]) - counts[1:] + 1
-    first[counts == 0] = 0
     start = np.zeros((n_obj + 1, 3), np.int64)
     factor = np.ones((n_obj + 1, 3), np.int64)
     for p in pieces:
@@ -50,10 +52,12 @@ def write_lookup(
     digest = hashlib.sha256()
     for name in sorted(arrays):
         digest.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
-    tmp = Path(path).with_suffix(".partial.npz")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
-    return int(counts.sum()), digest.hexdigest()
+    sha = digest.hexdigest()
+    path = write_atomically(
+        Path(folder) / f"lookup-{sha[:16]}.npz",
+        lambda f: np.savez(f, **arrays),  # type: ignore[arg-type]
+    )
+    return int(counts.sum()), sha, path
 
 
 @functools.lru_cache(maxsize=4)
@@ -70,7 +74,7 @@ class ClassifyBlock:
     classified: zarr.Array
     objects: zarr.Array
     lookup: str
-    pieces: str
+    work: str
 
     def __call__(self, block: Block) -> dict[str, Any]:
         # small dtypes throughout: lookups into uint8/uint16 tables are several times faster
@@ -80,7 +84,7 @@ class ClassifyBlock:
         was_cut = table["count"] > 1
         for c in np.unique(ids[was_cut[ids]]):
             where = np.nonzero(ids == c)
-            piece_map = np.load(Path(self.pieces) / f"object_{int(c)}.npy")
+            piece_map = np.load(piece_map_path(self.work, int(c)))
             coarse = tuple(
                 (w + block.box.start[a] - table["start"][c, a]) // table["factor"][c, a]
                 for a, w in enumerate(where)

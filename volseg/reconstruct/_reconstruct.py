@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -27,7 +26,7 @@ from volseg.reconstruct._output import (
     write_table,
 )
 from volseg.reconstruct._table import object_table
-from volseg.runtime import RunLock, connect, plan_blocks
+from volseg.runtime import RunLock, client_or_connect, plan_blocks
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -81,15 +80,6 @@ def _resolve_classes(
             f"its classes are {names} — pass some of those"
         )
     return chosen, [names.index(c) for c in chosen]
-
-
-@contextlib.contextmanager
-def _cluster(client: Client | None) -> Iterator[Client]:
-    if client is not None:
-        yield client
-        return
-    with connect() as owned:
-        yield owned
 
 
 def reconstruct_components(
@@ -205,9 +195,7 @@ def reconstruct_components(
         "border": border,
     }
     if (out_dir / OBJECTS_STORE).exists():  # never replace an output another run writes
-        lock = RunLock(out_dir / OBJECTS_STORE)
-        lock.acquire()
-        lock.release()
+        RunLock(out_dir / OBJECTS_STORE).ensure_free()
     store = create_objects_store(
         volume,
         out_dir / OBJECTS_STORE,
@@ -220,7 +208,7 @@ def reconstruct_components(
     )
     with RunLock(store.path):  # a second run on this output is refused, never interleaved
         work = out_dir / WORK_DIR
-        with _cluster(client) as c:
+        with client_or_connect(client) as c:
             found = find_components(
                 class_labels,
                 class_ids=class_ids,

@@ -16,7 +16,12 @@ Examples
 ...     raise SystemExit(1)
 """
 
-from volseg.runtime._cluster import ClusterHandle, connect, local_cluster_size
+from volseg.runtime._cluster import (
+    ClusterHandle,
+    client_or_connect,
+    connect,
+    local_cluster_size,
+)
 from volseg.runtime._ledger import Ledger, layout_hash
 from volseg.runtime._local import default_workers, run_tasks
 from volseg.runtime._lock import RunLock
@@ -34,6 +39,7 @@ __all__ = [
     "Ledger",
     "RunLock",
     "RunSummary",
+    "client_or_connect",
     "connect",
     "default_block_shape",
     "default_workers",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -208,3 +209,17 @@ def connect(
         cluster.close()
         raise
     return ClusterHandle(client, cluster)
+
+
+@contextlib.contextmanager
+def client_or_connect(
+    client: Client | None, scheduler: str | None = None, *, n_workers: int | None = None
+) -> Iterator[Client]:
+    """``client`` as it is; else :func:`connect` (``scheduler``, ``DASK_SCHEDULER_ADDRESS``,
+    or a local cluster of ``n_workers``) for the duration of the block. Enter it only after
+    the inputs are checked, so that a bad input never waits for a cluster to start."""
+    if client is not None:
+        yield client
+        return
+    with connect(scheduler, n_workers=n_workers) as owned:
+        yield owned

@@ -119,6 +119,13 @@ class RunLock:
             "make sure only one run writes this output"
         )
 
+    def ensure_free(self) -> None:
+        """Raise RunLockedError when another live run holds the lock (a stale lock is taken
+        over and given back): call it before replacing an output another run may write."""
+        if not self.held:
+            self.acquire()
+            self.release()
+
     def _take_over(self, stale: dict[str, Any]) -> None:
         # Move the stale lock aside under a unique name, then check we moved the one we
         # judged stale; if another run took the lock in between, put its lock back.

@@ -210,9 +210,7 @@ def segment(
         store = open_output(out)
     else:
         if out.exists():  # never delete the output of a run that is still going
-            lock = RunLock(out)
-            lock.acquire()
-            lock.release()
+            RunLock(out).ensure_free()
         store = create_output(
             volume,
             out,
