@@ -16,7 +16,7 @@ from volseg.errors import ConfigError, InputError
 from volseg.evaluate import (
     ObjectMatch,
     Overlaps,
-    _objects,
+    _overlaps,
     instance_labels,
     match_objects,
     object_overlaps,
@@ -85,14 +85,14 @@ def test_slab_streaming_equals_whole_array_on_awkward_shape(slab):
 def pred_reads(monkeypatch) -> list[tuple[int, int]]:
     """The z ranges of the prediction that object_overlaps reads, in order."""
     reads: list[tuple[int, int]] = []
-    real = _objects._slab_labels
+    real = _overlaps._slab_labels
 
     def spy(a, z0, z1, name):
         if name == "pred":
             reads.append((z0, z1))
         return real(a, z0, z1, name)
 
-    monkeypatch.setattr(_objects, "_slab_labels", spy)
+    monkeypatch.setattr(_overlaps, "_slab_labels", spy)
     return reads
 
 
@@ -136,7 +136,7 @@ def test_ids_too_large_to_combine_use_the_two_column_path():
 
 
 def test_partial_sums_merged_midway_equal_a_single_merge(monkeypatch):
-    monkeypatch.setattr(_objects, "_MERGE_AT", 3)
+    monkeypatch.setattr(_overlaps, "_MERGE_AT", 3)
     pred = blobs(9, AWKWARD, 10)
     gt = blobs(10, AWKWARD, 10)
     assert_equals_reference(object_overlaps(pred, gt, slab=2), pred, gt)

@@ -105,9 +105,7 @@ def piece_features(
     local = mask.astype(np.uint8)
     # the crop's edges count as volume borders: faces there are exposed (the crop has a
     # background margin elsewhere, so this only matters where the object meets the volume)
-    moments = block_moments(
-        local, 1, (0, 0, 0), volume_shape=mask.shape, image=None if image is None else image
-    )
+    moments = block_moments(local, 1, (0, 0, 0), volume_shape=mask.shape, image=None)
     row = {
         k: v[0] for k, v in table_columns(moments, voxel_size=tuple(vs), shape=mask.shape).items()
     }
