@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from volseg.models import build_model
+
 
 def test_foundation_benchmark_smoke(smoke_benchmark, tmp_path):
     result = smoke_benchmark("bench_foundation.py", "foundation.json")
@@ -78,3 +82,17 @@ def test_classify_benchmark_smoke(smoke_benchmark, tmp_path):
         assert row["classify_seconds"] > 0 and row["segment_seconds"] > 0
         assert row["classify_over_segment"] == row["classify_seconds"] / row["segment_seconds"]
     assert "| oracle: classifier on true foreground |" in (tmp_path / "classify.md").read_text()
+
+
+def test_gpu_baseline_smoke(smoke_benchmark):
+    result = smoke_benchmark("gpu_baseline.py", "gpu_baseline.json")
+    assert result["device"] == "cpu" and result["shape"] == [2, 256, 192]
+    cases = {c["model"]: c for c in result["cases"]}
+    assert set(cases) == {"segnet-lite", "segnet"}
+    for c in cases.values():
+        model = build_model(c["model"], in_channels=1, num_classes=3)
+        assert c["parameters"] == sum(p.numel() for p in model.parameters())
+        assert c["tiles_per_slice"] == 1.0  # one 512 px tile holds a 256 x 192 slice
+        assert c["pipeline_over_network"] == pytest.approx(
+            c["pipeline_s_per_slice"] / c["network_only_s_per_slice"], rel=0.02
+        )
