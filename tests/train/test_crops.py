@@ -60,14 +60,17 @@ def test_crop_as_large_as_the_slice_has_one_position():
     assert specs == [CropSpec(index=0, y=0, x=0, size=852)] * 5
 
 
-def test_full_image_mode_gives_each_slice_once_in_order():
-    specs = sample_crops([(852, 852), (40, 30), (20, 20)], size=None, count=1000, seed=0)
+def test_full_image_mode_gives_count_whole_slices_in_turn():
+    specs = sample_crops([(852, 852), (40, 30), (20, 20)], size=None, count=3, seed=0)
     assert specs == [
         CropSpec(0, 0, 0, 852),
         CropSpec(1, 0, 0, 40, width=30),
         CropSpec(2, 0, 0, 20),
     ]
     assert specs[1].shape == (40, 30)
+    more = sample_crops([(852, 852), (40, 30), (20, 20)], size=None, count=7, seed=0)
+    assert [s.index for s in more] == [0, 1, 2, 0, 1, 2, 0]
+    assert more[4] == CropSpec(1, 0, 0, 40, width=30)
 
 
 def test_crop_larger_than_a_slice_names_the_slice_shape():

@@ -15,6 +15,7 @@ from volseg.cli import (  # noqa: F401
     _phantom,
     _reconstruct,
     _segment,
+    _study,
     _train,
     _view,
 )

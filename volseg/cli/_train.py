@@ -18,7 +18,9 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
     crops: Annotated[int | None, typer.Option(help="Random crops per epoch (N).")] = None,
     crop_size: Annotated[int | None, typer.Option(help="Crop size S in px.")] = None,
-    full_image: Annotated[bool, typer.Option(help="Train on whole images, not crops.")] = False,
+    full_image: Annotated[
+        bool, typer.Option(help="Train on whole images (--crops of them per epoch), not crops.")
+    ] = False,
     batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of crops, augmentation, init.")] = None,

@@ -3,7 +3,10 @@
 :class:`BlockPredictor` predicts one block of a volume from the voxels of its read region,
 on the global tile grid of :mod:`volseg.tiling`, so the labels never depend on how the
 volume is split into blocks. :func:`cached_checkpoint` loads a model once per worker
-process; :func:`tiling_disagreement` measures how much tiling changes a model's labels.
+process; :func:`tiling_disagreement` measures how much tiling changes a model's labels;
+:class:`TileChoice` is the tiling ``volseg study tiles`` chose for a checkpoint and device,
+cached for ``volseg segment --tile auto`` (:func:`store_tile_choice`,
+:func:`lookup_tile_choice`).
 
 Examples
 --------
@@ -24,19 +27,42 @@ Examples
 
 from volseg.infer._blend import ProbabilityDtype
 from volseg.infer._device import autocast, cached_checkpoint, resolve_device
-from volseg.infer._disagreement import predict_volume, tiling_disagreement
+from volseg.infer._disagreement import (
+    predict_volume,
+    single_pass_tile,
+    tiling_disagreement,
+)
 from volseg.infer._predictor import BlockPredictor, BlockResult, BlockStats, Output, SkipPolicy
+from volseg.infer._tile_cache import (
+    CACHE_ENV,
+    PLANE_BUCKET,
+    TileChoice,
+    device_name,
+    lookup_tile_choice,
+    plane_bucket,
+    store_tile_choice,
+    tile_cache_path,
+)
 
 __all__ = [
+    "CACHE_ENV",
+    "PLANE_BUCKET",
     "BlockPredictor",
     "BlockResult",
     "BlockStats",
     "Output",
     "ProbabilityDtype",
     "SkipPolicy",
+    "TileChoice",
     "autocast",
     "cached_checkpoint",
+    "device_name",
+    "lookup_tile_choice",
+    "plane_bucket",
     "predict_volume",
     "resolve_device",
+    "single_pass_tile",
+    "store_tile_choice",
+    "tile_cache_path",
     "tiling_disagreement",
 ]

@@ -14,7 +14,7 @@ from volseg.geometry import Box
 from volseg.infer._predictor import BlockPredictor
 from volseg.tiling import TileGrid, WindowKind, derive_context
 
-__all__ = ["predict_volume", "tiling_disagreement"]
+__all__ = ["predict_volume", "single_pass_tile", "tiling_disagreement"]
 
 
 def predict_volume(
@@ -46,6 +46,16 @@ def predict_volume(
     box = Box.from_shape(image.shape)
     result = predictor.predict(box, image, box)
     return result.labels, result.stats.tiles_run
+
+
+def single_pass_tile(shape: Sequence[int], alignment: int) -> int:
+    """The tile of a single pass: one tile covering a whole ``(y, x)`` slice, its larger side
+    rounded up to the model ``alignment``.
+
+    The reference of tiled inference is this tile with no overlap, one tile per forward
+    pass and the same context: then the only difference measured is the tiling.
+    """
+    return -(-max(int(s) for s in shape) // alignment) * alignment
 
 
 def tiling_disagreement(
@@ -115,7 +125,7 @@ def tiling_disagreement(
         "device": device,
         "logit_offsets": logit_offsets,
     }
-    whole = -(-max(image.shape[1:]) // alignment) * alignment
+    whole = single_pass_tile(image.shape[1:], alignment)
     reference, _ = predict_volume(
         model, image, tile=whole, overlap=0, window="uniform", **{**common, "batch_size": 1}
     )

@@ -45,13 +45,15 @@ class BlockProgress:
     nothing is drawn.
     """
 
-    def __init__(self, description: str, *, total: int, skipped: int, enabled: bool) -> None:
+    def __init__(
+        self, description: str, *, total: int, skipped: int, enabled: bool, unit: str = "blocks"
+    ) -> None:
         self._console = Console(stderr=True)
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("blocks"),
+            TextColumn(unit),
             TextColumn("{task.fields[rate]}"),
             TextColumn("{task.fields[failed]}", style="red"),
             TimeElapsedColumn(),
@@ -79,7 +81,7 @@ class BlockProgress:
         self._bar.update(
             self._task,
             advance=1,
-            rate=format_rate(self._voxels / elapsed),
+            rate=format_rate(self._voxels / elapsed) if self._voxels else "",
             failed=f"{self._failed} failed" if self._failed else "",
         )
 

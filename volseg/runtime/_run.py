@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from volseg.errors import ClusterConnectionError, GeometryError
-from volseg.geometry import Block, BlockGrid
+from volseg.geometry import BlockGrid
 from volseg.runtime._bounded import as_completed_bounded
 from volseg.runtime._ledger import Ledger
 from volseg.runtime._progress import BlockProgress
@@ -22,8 +22,22 @@ if TYPE_CHECKING:  # distributed is imported when a run starts: `import volseg` 
 _REFRESH_S = 2.0
 
 
-def _box_size(block: Block) -> int:
-    return block.box.size
+class Unit(Protocol):
+    """What the runner needs of a unit of work: a stable ``id`` and a readable ``name``
+    (a :class:`~volseg.geometry.Block`, or a study's training run)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+U = TypeVar("U", bound=Unit)
+
+
+def _box_size(block: Any) -> int:
+    return int(block.box.size)
 
 
 def _total_threads(client: Client) -> int:
@@ -53,15 +67,34 @@ class _Threads:
         return self.value
 
 
+def _run_inline(
+    todo: list[U],
+    fn: Callable[[U], Mapping[str, Any] | None],
+    retries: int,
+) -> Iterator[tuple[U, Mapping[str, Any] | None, BaseException | None]]:
+    """Run the blocks one after another in this process (``retries`` extra attempts each)."""
+    for block in todo:
+        for attempt in range(retries + 1):
+            try:
+                result = fn(block)
+            except Exception as exc:  # reported per block, like a failed dask task
+                if attempt == retries:
+                    yield block, None, exc
+            else:
+                yield block, result, None
+                break
+
+
 def run_blocks(
-    client: Client,
-    blocks: BlockGrid | Iterable[Block],
-    fn: Callable[[Block], Mapping[str, Any] | None],
+    client: Client | None,
+    blocks: BlockGrid | Iterable[U],
+    fn: Callable[[U], Mapping[str, Any] | None],
     *,
     ledger: Ledger,
     retries: int = 2,
     description: str = "segment",
-    voxels_of: Callable[[Block], int] = _box_size,
+    voxels_of: Callable[[U], int] = _box_size,
+    unit: str = "blocks",
     progress: bool = True,
     resources: Mapping[str, float] | None = None,
     max_in_flight: int | None = None,
@@ -71,9 +104,12 @@ def run_blocks(
     Parameters
     ----------
     client
-        A client of any dask.distributed cluster (see :func:`connect`).
+        A client of any dask.distributed cluster (see :func:`connect`); ``None`` runs the
+        blocks one after another in this process, with the same ledger, retries and summary
+        (for callers that already are one task of a cluster, e.g. a study run).
     blocks
-        The plan (:func:`plan_blocks`) or any blocks with distinct ids.
+        The plan (:func:`plan_blocks`) or any blocks with distinct ids (any :class:`Unit`:
+        an ``id`` and a ``name``, e.g. the runs of a study).
     fn
         The block function: picklable, pure and idempotent; it writes the block's chunks
         itself and returns small stats, e.g. ``{"voxels": n, "tiles": t}``.
@@ -87,7 +123,10 @@ def run_blocks(
     description
         Name of the run in task keys, the progress bar and the summary.
     voxels_of
-        Voxels a block counts for in the throughput (its box size by default).
+        Voxels a block counts for in the throughput (its box size by default; return 0
+        for units without voxels: no rate is shown then).
+    unit
+        What the progress bar counts (``blocks``, ``runs``).
     progress
         Draw a live progress bar on stderr and print the summary line at the end.
     resources
@@ -117,17 +156,43 @@ def run_blocks(
     stays done. Task keys carry a per-run token, so a new run on a long-lived cluster never
     picks up a stale result.
     """
-    plan = list(blocks)
+    plan: list[Any] = list(blocks)
     ids = [b.id for b in plan]
     if len(set(ids)) != len(ids):
         raise GeometryError("run_blocks got two blocks with the same id; ids must be unique")
     done_before = ledger.done()
     todo = [b for b in plan if b.id not in done_before]
     skipped = len(plan) - len(todo)
+    done = 0
+    voxels = 0
+    failed: dict[int, str] = {}
+    stats: dict[str, float] = {}
+    start = time.perf_counter()
+    bar = BlockProgress(description, total=len(plan), skipped=skipped, enabled=progress, unit=unit)
+
+    def finished(block: Any, result: Any) -> None:
+        nonlocal done, voxels
+        ledger.mark_done(block.id, result if isinstance(result, Mapping) else None)
+        add_stats(stats, result)
+        done += 1
+        n = voxels_of(block)
+        voxels += n
+        bar.advance(n)
+
+    if client is None:
+        with bar:
+            for block, result, error in _run_inline(todo, fn, retries):
+                if error is None:
+                    finished(block, result)
+                else:
+                    failed[block.id] = _error_text(error)
+                    bar.advance(0, failed=True)
+        return _summary(bar, done, skipped, failed, start, voxels, stats, description)
+
     token = uuid.uuid4().hex[:8]
     threads = _Threads(client, fixed=max_in_flight)
 
-    def submit(block: Block) -> Future:
+    def submit(block: Any) -> Future:
         return client.submit(
             fn,
             block,
@@ -137,22 +202,10 @@ def run_blocks(
             resources=dict(resources) if resources else None,
         )
 
-    done = 0
-    voxels = 0
-    failed: dict[int, str] = {}
-    stats: dict[str, float] = {}
-    start = time.perf_counter()
-    bar = BlockProgress(description, total=len(plan), skipped=skipped, enabled=progress)
     with bar, contextlib.closing(as_completed_bounded(client, todo, submit, threads.limit)) as run:
         for future, block in run:
             if future.status == "finished":
-                result = future.result()
-                ledger.mark_done(block.id, result if isinstance(result, Mapping) else None)
-                add_stats(stats, result)
-                done += 1
-                n = voxels_of(block)
-                voxels += n
-                bar.advance(n)
+                finished(block, future.result())
             elif future.status == "error":
                 failed[block.id] = _error_text(future.exception())
                 bar.advance(0, failed=True)
@@ -162,6 +215,19 @@ def run_blocks(
                     f"dask scheduler went away; {len(done_before) + done} blocks are "
                     "recorded done in the ledger — run again with --resume"
                 )
+    return _summary(bar, done, skipped, failed, start, voxels, stats, description)
+
+
+def _summary(
+    bar: BlockProgress,
+    done: int,
+    skipped: int,
+    failed: dict[int, str],
+    start: float,
+    voxels: int,
+    stats: dict[str, float],
+    description: str,
+) -> RunSummary:
     seconds = time.perf_counter() - start
     summary = RunSummary(
         done=done,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import zarr
@@ -18,13 +19,20 @@ from volseg.infer import (
     ProbabilityDtype,
     SkipPolicy,
     cached_checkpoint,
+    device_name,
+    lookup_tile_choice,
     resolve_device,
+    tile_cache_path,
 )
 from volseg.io import VolumeStore, build_pyramid, provenance
 from volseg.models import load_checkpoint
 from volseg.runtime import Ledger, RunLock, RunSummary, connect, plan_blocks, run_blocks
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
+
+if TYPE_CHECKING:
+    from distributed import Client
+
 from volseg.tiling import (
     TileGrid,
     WindowKind,
@@ -135,27 +143,61 @@ class SegmentResult:
         return self.summary.ok
 
 
+def _auto_tiling(
+    config: SegmentConfig, sha256: str, device: str, plane: tuple[int, int]
+) -> tuple[int, int, WindowKind, int | None, str]:
+    """Tile, overlap, window and context of ``--tile auto``: the choice ``volseg study
+    tiles`` cached for these weights, this device and this slice size."""
+    given = sorted({"overlap", "window"} & config.model_fields_set)
+    if given:
+        raise ConfigError(
+            f"--tile auto takes the overlap and window from the tile study; drop "
+            f"{', '.join('--' + g for g in given)}, or give --tile N"
+        )
+    name = device_name(device)
+    choice = lookup_tile_choice(sha256, name, plane)
+    if choice is None:
+        raise ConfigError(
+            f"--tile auto: no tile study of {config.model} (weights {sha256[:12]}) on {name} "
+            f"for slices of {plane[0]} x {plane[1]} in {tile_cache_path()}; run `volseg study "
+            f"tiles --model {config.model} {config.volume} --out DIR` first, or give --tile N"
+        )
+    context = choice.context if config.context is None else config.context
+    source = f"auto (study tiles {choice.created}, {tile_cache_path()})"
+    return choice.tile, choice.overlap, choice.window, context, source
+
+
 def _resolved(
     config: SegmentConfig, volume: VolumeStore, block: Box
 ) -> tuple[BlockJob, dict[str, Any]]:
     """Derive device, tiling and batch size. The batch never exceeds the tiles of one full
     block: every forward pass is padded to the batch size (for bit-identical outputs), so a
-    larger batch would only run blank tiles."""
+    larger batch would only run blank tiles. ``tile="auto"`` reads the tile study's cached
+    choice here, once; the workers get the numbers."""
     ckpt = load_checkpoint(config.model)
     device: Literal["cpu", "cuda"] = (
         "cuda" if resolve_device(config.device).type == "cuda" else "cpu"
     )
+    _, ny, nx = volume.image(0).shape
+    window: WindowKind = config.window
+    wanted_tile: int | None
+    wanted_overlap, wanted_context = config.overlap, config.context
+    if config.tile == "auto":
+        wanted_tile, wanted_overlap, window, wanted_context, source = _auto_tiling(
+            config, ckpt.sha256, config.device, (ny, nx)
+        )
+    else:
+        wanted_tile, source = config.tile, "derived" if config.tile is None else "option"
     tile, overlap = derive_tiling(
-        alignment=ckpt.alignment, tile=config.tile, overlap=config.overlap, device=device
+        alignment=ckpt.alignment, tile=wanted_tile, overlap=wanted_overlap, device=device
     )
-    context = derive_context(alignment=ckpt.alignment, context=config.context, overlap=overlap)
+    context = derive_context(alignment=ckpt.alignment, context=wanted_context, overlap=overlap)
     params = sum(p.numel() for p in ckpt.model.parameters())
     batch = config.batch_size
     if batch is None:
-        _, ny, nx = volume.image(0).shape
         grid = TileGrid((ny, nx), tile, overlap)
         (z0, y0, x0), (z1, y1, x1) = block.start, block.stop
-        per_block = (z1 - z0) * len(grid.tiles_touching(y0, y1, x0, x1, window=config.window))
+        per_block = (z1 - z0) * len(grid.tiles_touching(y0, y1, x0, x1, window=window))
         batch = min(derive_batch_size(tile, device, model_params=params), max(per_block, 1))
     job = BlockJob(
         volume=str(volume.path.resolve()),
@@ -166,7 +208,7 @@ def _resolved(
         tile=tile,
         overlap=overlap,
         context=context,
-        window=config.window,
+        window=window,
         batch_size=batch,
         skip=config.skip,
         probabilities=config.probabilities,
@@ -176,7 +218,9 @@ def _resolved(
         **config.model_dump(mode="json"),
         "device": device,
         "tile": tile,
+        "tile_source": source,
         "overlap": overlap,
+        "window": window,
         "context": context,
         "batch_size": batch,
         "weights_sha256": ckpt.sha256,
@@ -186,7 +230,12 @@ def _resolved(
 
 
 def segment(
-    config: SegmentConfig, *, progress: bool = True, command: str | None = None
+    config: SegmentConfig,
+    *,
+    progress: bool = True,
+    command: str | None = None,
+    client: Client | None = None,
+    inline: bool = False,
 ) -> SegmentResult:
     """Segment ``config.volume`` with ``config.model`` into ``config.out``.
 
@@ -195,6 +244,10 @@ def segment(
     only when every block is done. A run lock refuses a concurrent run on the same output;
     ``resume`` skips blocks the ledger marks done and refuses a changed layout or config.
     Failed blocks (after ``retries``) are reported by id in the result, the others finish.
+
+    The blocks run on ``client`` when given, else on a cluster from ``config.scheduler``
+    (a local one by default); ``inline`` runs them one after another in this process, for
+    a caller that is itself one task of a cluster (a study run scores its test images so).
     """
     t0 = time.perf_counter()
     volume = VolumeStore.open(config.volume)
@@ -258,14 +311,18 @@ def segment(
             ledger.reset()
         ledger.start(layout, resume=config.resume)
         resources = {"GPU": 1} if job.device == "cuda" else None
-        with connect(
-            config.scheduler,
-            n_workers=config.workers,
-            threads_per_worker=config.threads_per_worker,
-            resources=resources,
-        ) as client:
+        with contextlib.ExitStack() as stack:
+            if client is None and not inline:
+                client = stack.enter_context(
+                    connect(
+                        config.scheduler,
+                        n_workers=config.workers,
+                        threads_per_worker=config.threads_per_worker,
+                        resources=resources,
+                    )
+                )
             summary = run_blocks(
-                client,
+                None if inline else client,
                 grid,
                 job,
                 ledger=ledger,

@@ -19,7 +19,8 @@ class DataConfig(BaseModel):
 
     source: str
     labels: str = "ground_truth"  #: labels group of a store
-    slices: list[int] | None = None  #: annotated slices of a store (None: all)
+    #: annotated slices of a store, or images of a folder by sorted file name (None: all)
+    slices: list[int] | None = None
 
 
 class AugmentationConfig(BaseModel):
@@ -59,6 +60,10 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
     epochs: int = Field(14, ge=1)
+    #: stop after this many optimizer steps (the last epoch may be partial); None: epochs
+    max_steps: int | None = Field(None, ge=1)
+    #: validate (and keep the best checkpoint) every this many steps; None: after each epoch
+    validate_every: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)
     lr_patience: int = Field(3, ge=0)
     lr_factor: float = Field(0.5, gt=0.0, lt=1.0)

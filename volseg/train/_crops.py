@@ -50,8 +50,8 @@ def sample_crops(
     shapes
         ``(H, W)`` of each slice (e.g. :attr:`SliceSet.shapes`).
     size
-        Crop side in pixels; ``None`` is the full-image mode: one crop per slice covering it
-        whole, in slice order (``count`` is then ignored).
+        Crop side in pixels; ``None`` is the full-image mode: ``count`` crops that each
+        cover a whole slice, the slices in turn (slice ``i % len(shapes)`` for crop ``i``).
     count
         Number of crops, at least 1.
     seed
@@ -73,15 +73,15 @@ def sample_crops(
         raise ConfigError(f"crop seed must be a non-negative integer, got {seed}")
     if not shapes:
         raise ConfigError("no slices to crop from; give at least one annotated slice")
+    if int(count) != count or count < 1:
+        raise ConfigError(f"crop count must be a positive integer, got {count}")
     if size is None:
         return [
-            CropSpec(index=i, y=0, x=0, size=h, width=None if h == w else w)
-            for i, (h, w) in enumerate(shapes)
+            CropSpec(index=i % len(shapes), y=0, x=0, size=h, width=None if h == w else w)
+            for i, (h, w) in ((i, shapes[i % len(shapes)]) for i in range(int(count)))
         ]
     if int(size) != size or size < 1:
         raise ConfigError(f"crop size must be a positive integer number of pixels, got {size}")
-    if int(count) != count or count < 1:
-        raise ConfigError(f"crop count must be a positive integer, got {count}")
     size, count = int(size), int(count)
     for i, (h, w) in enumerate(shapes):
         if size > min(h, w):

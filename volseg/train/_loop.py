@@ -21,7 +21,7 @@ from volseg.runtime import default_workers
 from volseg.train._augment import Augmentation
 from volseg.train._config import DataConfig, TrainConfig
 from volseg.train._crops import sample_crops
-from volseg.train._data import SliceSet, load_folder, load_store
+from volseg.train._data import SliceSet, check_slices, load_folder, load_store
 from volseg.train._dataset import CropDataset
 from volseg.train._history import History
 from volseg.train._normalize import fit_normalization
@@ -54,6 +54,15 @@ def load_slices(data: DataConfig, *, in_channels: int, classes: list[str] | None
                 f"{in_channels}) needs a volume store"
             )
         sset = load_folder(source, classes=classes)
+        if data.slices is not None:  # a subset of the folder's images, in sorted name order
+            keep = check_slices(data.slices, len(sset), str(source))
+            sset = SliceSet(
+                [sset.images[i] for i in keep],
+                [sset.labels[i] for i in keep],
+                [sset.names[i] for i in keep],
+                sset.classes,
+                sset.source,
+            )
     if classes is not None:
         if sset.num_classes > len(classes):
             raise ConfigError(
@@ -161,7 +170,8 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     }
     arguments = {"in_channels": config.in_channels, "num_classes": k, **config.model_arguments}
     best_iou, best_epoch, best_metrics, stale = -math.inf, None, {}, 0
-    steps = config.epochs * len(loader)
+    steps = min(config.epochs * len(loader), config.max_steps or config.epochs * len(loader))
+    epochs = math.ceil(steps / len(loader))
     columns = (
         TextColumn("[bold]train"),
         BarColumn(),
@@ -171,13 +181,14 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
+    step, stop = 0, False
     with Progress(*columns, disable=not progress, console=Console(stderr=True)) as bar:
         task = bar.add_task("train", total=steps, epoch=0, loss=float("nan"))
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, epochs + 1):
             dataset.set_epoch(epoch)
             model.train()
             loss_sum, n, correct, seen, t0 = 0.0, 0, 0, 0, time.perf_counter()
-            for x, y in loader:
+            for i, (x, y) in enumerate(loader, start=1):
                 x = x.to(device, memory_format=fmt, non_blocking=True)
                 y = y.to(device, non_blocking=True)
                 opt.zero_grad(set_to_none=True)
@@ -186,58 +197,76 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                     loss = loss_fn(logits.float(), y)
                 loss.backward()
                 opt.step()
+                step += 1
                 loss_sum += float(loss.detach()) * len(x)
                 n += len(x)
                 correct += int((logits.argmax(1) == y).sum())
                 seen += y.numel()
                 bar.update(task, advance=1, epoch=epoch, loss=loss_sum / n)
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "lr": opt.param_groups[0]["lr"],
-                "train_loss": loss_sum / max(n, 1),
-                "train_accuracy": correct / max(seen, 1),
-                "train_seconds": time.perf_counter() - t0,
-            }
-            if val_set is not None:
-                v = validate(
-                    model,
-                    val_set,
-                    norm,
-                    weights=weights,
-                    device=device,
-                    tolerance=config.bf1_tolerance,
-                    max_tile=config.max_tile,
-                    logit_offsets=offsets,
-                )
-                row.update({"val_loss": v.loss, "val_accuracy": v.accuracy})
-                row.update({f"val_iou_{c}": v.iou[i] for i, c in enumerate(train_set.classes)})
-                row.update({f"val_bf1_{c}": v.bf1[i] for i, c in enumerate(train_set.classes)})
-                sched.step(v.loss)
-                score = v.iou[config.class_of_interest]
-            else:
-                sched.step(row["train_loss"])
-                score = -row["train_loss"]
-            history.append(row)
-            metrics = {k2: v2 for k2, v2 in row.items() if k2 != "train_seconds"}
-            if score > best_iou:
-                best_iou, best_epoch, best_metrics, stale = score, epoch, metrics, 0
-                save_checkpoint(
-                    out / "best.pt",
-                    model,
-                    architecture=config.model,
-                    arguments=arguments,
-                    metadata={**meta_base, "metrics": metrics, "epoch": epoch},
-                )
-            else:
-                stale += 1
-            if config.early_stopping is not None and stale >= config.early_stopping:
+                # a validation point: every `validate_every` steps (else after each epoch),
+                # and after the last step
+                every = config.validate_every
+                if not (
+                    step == steps
+                    or (every and step % every == 0)
+                    or (not every and i == len(loader))
+                ):
+                    continue
+                row: dict[str, Any] = {
+                    "epoch": epoch,
+                    "step": step,
+                    "lr": opt.param_groups[0]["lr"],
+                    "train_loss": loss_sum / max(n, 1),
+                    "train_accuracy": correct / max(seen, 1),
+                    "train_seconds": time.perf_counter() - t0,
+                }
+                loss_sum, n, correct, seen, t0 = 0.0, 0, 0, 0, time.perf_counter()
+                if val_set is not None:
+                    v = validate(
+                        model,
+                        val_set,
+                        norm,
+                        weights=weights,
+                        device=device,
+                        tolerance=config.bf1_tolerance,
+                        max_tile=config.max_tile,
+                        logit_offsets=offsets,
+                    )
+                    model.train()
+                    row.update({"val_loss": v.loss, "val_accuracy": v.accuracy})
+                    row.update({f"val_iou_{c}": v.iou[j] for j, c in enumerate(train_set.classes)})
+                    row.update({f"val_bf1_{c}": v.bf1[j] for j, c in enumerate(train_set.classes)})
+                    sched.step(v.loss)
+                    score = v.iou[config.class_of_interest]
+                else:
+                    sched.step(row["train_loss"])
+                    score = -row["train_loss"]
+                history.append(row)
+                metrics = {k2: v2 for k2, v2 in row.items() if k2 != "train_seconds"}
+                if score > best_iou:
+                    best_iou, best_epoch, best_metrics, stale = score, epoch, metrics, 0
+                    save_checkpoint(
+                        out / "best.pt",
+                        model,
+                        architecture=config.model,
+                        arguments=arguments,
+                        metadata={**meta_base, "metrics": metrics, "epoch": epoch, "step": step},
+                    )
+                else:
+                    stale += 1
+                if step == steps or (
+                    config.early_stopping is not None and stale >= config.early_stopping
+                ):
+                    stop = True
+                    break
+            if stop:
                 break
     save_checkpoint(
         out / "last.pt",
         model,
         architecture=config.model,
         arguments=arguments,
-        metadata={**meta_base, "metrics": history.rows[-1], "epoch": epoch},
+        metadata={**meta_base, "metrics": history.rows[-1], "epoch": epoch, "step": step},
     )
     result = TrainResult(
         out=out,

@@ -1,0 +1,60 @@
+"""``volseg study``: the studies that choose how to train (crops) and how to tile (tiles)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from volseg.cli._app import ShowProgress, app
+
+study_app = typer.Typer(
+    help="Studies: training crop size x crop count (crops); inference tiling (tiles).",
+    no_args_is_help=True,
+)
+app.add_typer(study_app, name="study")
+
+
+@study_app.command("crops")
+def crops(
+    config: Annotated[Path, typer.Argument(help="YAML study config (see pipelines/).")],
+    out: Annotated[str | None, typer.Option(help="Output folder (default: the config's).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Repeat seeds per case.")] = None,
+    budget: Annotated[
+        str | None, typer.Option(help="Budget policy: epochs, steps or pixels.")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local cluster workers.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Forget the finished runs of a changed study and retrain all.")
+    ] = False,
+    progress: ShowProgress = True,
+) -> None:
+    """Train one network per (crop size, crop count, seed) on dask, score each on held-out
+    test images, and report heatmaps, curves, overlays and significance. Rerun to resume:
+    finished runs are never trained again."""
+    from volseg.study import load_study_config, run_crop_study
+
+    cfg = load_study_config(
+        config, out=out, seeds=seeds, budget=budget, scheduler=scheduler, workers=workers
+    )
+    result = run_crop_study(cfg, progress=progress, overwrite=overwrite)
+    if result.answer:
+        typer.echo(result.answer)
+    if "report" in result.files:
+        typer.echo(f"report: {result.files['report']}")
+    if not result.ok:
+        for key, error in result.failed.items():
+            typer.secho(f"run {key} failed: {error}", fg="red", err=True)
+        missing = len(result.runs) - len(result.records)
+        typer.secho(
+            f"{missing} of {len(result.runs)} runs not finished; rerun the same command to "
+            "retry them (finished runs are kept)",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1)

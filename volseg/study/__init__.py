@@ -1,0 +1,42 @@
+"""Studies that choose how to train and run the network.
+
+``study crops``: one network per (training crop size, crop count, seed), trained on dask
+under an explicit budget policy, scored on held-out test images through the shipped
+``segment`` + ``evaluate`` path, with statistics over seeds and a report.
+
+Examples
+--------
+>>> from volseg.study import load_study_config, run_crop_study
+>>> config = load_study_config("pipelines/study_crops_tomography.yaml")  # doctest: +SKIP
+>>> result = run_crop_study(config)                                      # doctest: +SKIP
+>>> print(result.answer)                                                 # doctest: +SKIP
+"""
+
+from volseg.study._config import (
+    DEFAULT_COUNTS,
+    DEFAULT_SIZES,
+    BudgetPolicy,
+    StudyConfig,
+    load_study_config,
+    make_study_config,
+)
+from volseg.study._crops import StudyResult, prepare_study, run_crop_study
+from volseg.study._plan import Budget, Case, StudyRun, budget, plan_study, study_layout
+
+__all__ = [
+    "DEFAULT_COUNTS",
+    "DEFAULT_SIZES",
+    "Budget",
+    "BudgetPolicy",
+    "Case",
+    "StudyConfig",
+    "StudyResult",
+    "StudyRun",
+    "budget",
+    "load_study_config",
+    "make_study_config",
+    "plan_study",
+    "prepare_study",
+    "run_crop_study",
+    "study_layout",
+]

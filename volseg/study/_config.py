@@ -1,0 +1,179 @@
+"""The crop study's config: a grid of crop sizes x crop counts x seeds, one shared recipe,
+an explicit training budget policy, and held-out test images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from volseg.config import validated
+from volseg.errors import ConfigError
+from volseg.train import DataConfig, TrainConfig
+
+#: How the runs of a study are made comparable (see docs/study.md):
+#: ``epochs`` the original protocol (each run the same epochs: more crops, more steps);
+#: ``steps`` the same optimizer steps; ``pixels`` the same training pixels seen.
+BudgetPolicy = Literal["epochs", "steps", "pixels"]
+#: A crop size: pixels, or ``"full"`` for whole images.
+CropSize = int | Literal["full"]
+
+#: The grid of the original study.
+DEFAULT_SIZES: tuple[CropSize, ...] = (100, 224, 400, 800, "full")
+DEFAULT_COUNTS: tuple[int, ...] = (250, 500, 1000, 2000)
+
+#: Recipe fields the study sets per run; a recipe may not set them.
+PER_RUN = ("train", "validation", "out", "crop_size", "crops", "seed", "max_steps")
+#: Recipe fields that say where a run executes, not what it computes: left out of the
+#: hash that decides whether a finished run is still valid.
+EXECUTION = ("out", "device", "threads")
+
+
+class StudyConfig(BaseModel):
+    """Everything that decides a crop study.
+
+    ``recipe`` holds the training options shared by every run (any :class:`TrainConfig`
+    field but the per-run ones: data, out, crop size, crops, seed, max_steps); ``budget``
+    with ``epochs``/``steps``/``pixels`` decides how much each run trains.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    train: DataConfig
+    validation: DataConfig | None = None
+    test: DataConfig
+    out: str = "out/study_crops"
+    sizes: list[CropSize] = Field(default_factory=lambda: list(DEFAULT_SIZES))
+    counts: list[int] = Field(default_factory=lambda: list(DEFAULT_COUNTS))
+    seeds: int = Field(3, ge=1, le=100)  #: repeat seeds 0 .. seeds-1 of every case
+    budget: BudgetPolicy = "epochs"
+    epochs: int = Field(14, ge=1)  #: the ``epochs`` budget: epochs of every run
+    steps: int | None = Field(None, ge=1)  #: the ``steps`` budget: optimizer steps per run
+    pixels: int | None = Field(None, ge=1)  #: the ``pixels`` budget: training pixels per run
+    #: validation points per run under the steps/pixels budgets (epochs: after each epoch)
+    validations: int = Field(8, ge=1)
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    retries: int = Field(1, ge=0)  #: extra attempts of a failing run
+    #: the significance level of the comparison with the best case
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes(cls, v: list[CropSize]) -> list[CropSize]:
+        if not v:
+            raise ValueError("give at least one crop size")
+        for s in v:
+            if s != "full" and s < 32:
+                raise ValueError(f"crop size {s} px is below 32 px (the network pools 5x)")
+        dup = sorted({str(s) for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"crop size {', '.join(dup)} is listed twice; list each once")
+        return v
+
+    @field_validator("counts")
+    @classmethod
+    def _counts(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one crop count")
+        if min(v) < 1:
+            raise ValueError(f"crop count {min(v)}: every run needs at least 1 crop")
+        dup = sorted({c for c in v if v.count(c) > 1})
+        if dup:
+            raise ValueError(f"crop count {dup[0]} is listed twice; list each once")
+        return v
+
+    @field_validator("recipe")
+    @classmethod
+    def _recipe(cls, v: dict[str, Any]) -> dict[str, Any]:
+        fixed = [k for k in PER_RUN if k in v]
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)} is set by the study for each run; move data to "
+                "train/validation/test and crop sizes and counts to sizes/counts"
+            )
+        if "epochs" in v:
+            raise ValueError("set epochs at the top level of the study (budget: epochs)")
+        return v
+
+    @model_validator(mode="after")
+    def _budget(self) -> StudyConfig:
+        need = {"steps": self.steps, "pixels": self.pixels}
+        if self.budget in need and need[self.budget] is None:
+            raise ValueError(f"budget: {self.budget} needs {self.budget}: N (per run)")
+        return self
+
+    def recipe_config(self) -> TrainConfig:
+        """The shared recipe as a validated :class:`TrainConfig` (per-run fields neutral)."""
+        return make_train_config(
+            {**self.recipe, "train": self.train, "validation": self.validation}, "recipe"
+        )
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
+
+
+def make_train_config(values: dict[str, Any], where: str) -> TrainConfig:
+    return validated(TrainConfig, values, what=f"study {where}")
+
+
+def make_study_config(values: dict[str, Any], *, where: str = "config") -> StudyConfig:
+    """Build a :class:`StudyConfig`, turning validation errors into one :class:`ConfigError`."""
+    config = validated(StudyConfig, values, what=f"crop study {where}")
+    config.recipe_config()  # a bad recipe is refused now, not in the first run
+    return config
+
+
+def _absolute(data: Any, base: Path) -> Any:
+    if isinstance(data, str):
+        data = {"source": data}
+    if isinstance(data, dict) and "source" in data:
+        src = Path(str(data["source"]))
+        if not src.is_absolute():
+            data["source"] = str((base / src).resolve())
+    return data
+
+
+def load_study_config(path: str | Path, **overrides: Any) -> StudyConfig:
+    """Read a study YAML; ``overrides`` (not None) replace its values.
+
+    Data paths (``train``, ``validation``, ``test``) are taken relative to the file's
+    folder (``out``, as in ``volseg train``, to the working directory). ``recipe`` may also
+    name a training YAML (a ``volseg train`` config) whose options become the shared recipe
+    (its data become the study's train/validation unless those are given; its per-run
+    fields are left out).
+    """
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"study config {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of options, got {type(values).__name__}")
+    base = path.parent
+    for key in ("train", "validation", "test"):
+        if values.get(key) is not None:
+            values[key] = _absolute(values[key], base)
+    if isinstance(values.get("recipe"), str):
+        recipe_path = (base / values["recipe"]).resolve()
+        try:
+            recipe = yaml.safe_load(recipe_path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"recipe {recipe_path} (named in {path}) does not exist") from None
+        for key in ("train", "validation"):
+            if key in recipe and key not in values:
+                values[key] = _absolute(recipe[key], recipe_path.parent)
+        values["recipe"] = {
+            k: v for k, v in recipe.items() if k not in (*PER_RUN, "epochs", "classes")
+        } | ({"classes": recipe["classes"]} if "classes" in recipe else {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return make_study_config(values, where=f"config {path}")

@@ -1,0 +1,152 @@
+"""``volseg study crops``: train every (crop size, crop count, seed) run on dask, score each
+on held-out test images, then the statistics and the report. Resumable run by run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from volseg.errors import ConfigError
+from volseg.models import resolve_device
+from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
+from volseg.study._config import StudyConfig
+from volseg.study._plan import StudyRun, plan_study, study_layout
+from volseg.study._task import RunTask, read_result
+from volseg.study._testset import check_held_out, prepare_test
+from volseg.train import load_slices
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+
+@dataclass
+class StudyResult:
+    """How a study ended: the runs planned, their records (finished runs only), the runs
+    that failed (key: error) and the report's files."""
+
+    out: Path
+    runs: list[StudyRun]
+    records: list[dict[str, Any]]
+    failed: dict[str, str]
+    summary: RunSummary | None
+    files: dict[str, Path] = field(default_factory=dict)
+    answer: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and len(self.records) == len(self.runs)
+
+
+def prepare_study(
+    config: StudyConfig, *, progress: bool = True
+) -> tuple[list[StudyRun], RunTask, dict[str, Any]]:
+    """Check the inputs and plan the runs (nothing is trained): the runs, the task that
+    trains and scores one, and the layout stored with the ledger.
+
+    Raises
+    ------
+    ConfigError, InputError
+        Bad input, before any training: a crop size larger than the training images, test
+        images without labels or shared with the training/validation data, and what the
+        config itself refuses (zero crops, duplicate grid entries, unknown budget policy).
+    """
+    recipe = config.recipe_config()
+    train_set = load_slices(recipe.train, in_channels=recipe.in_channels, classes=recipe.classes)
+    sets = {"training": train_set}
+    if recipe.validation is not None:
+        sets["validation"] = load_slices(
+            recipe.validation, in_channels=recipe.in_channels, classes=train_set.classes
+        )
+    runs = plan_study(config, shapes=train_set.shapes)
+    test = prepare_test(config.test, Path(config.out), progress=progress)
+    check_held_out(test, sets)
+    classes = train_set.classes
+    test_classes = test.identity["classes"] or []
+    if len(test_classes) > len(classes):
+        raise ConfigError(
+            f"the test labels have classes {test_classes} but the training data "
+            f"{classes}; test and training must share their classes"
+        )
+    scoring = {
+        "checkpoint": "best validation IoU of the class of interest (last without validation)",
+        "class_of_interest": recipe.class_of_interest,
+        "bf1_tolerance_px": recipe.bf1_tolerance,
+        "segment": "volseg segment defaults",
+    }
+    task = RunTask(
+        test_store=str(test.store.resolve()),
+        slices=test.slices,
+        classes=classes,
+        tolerance=recipe.bf1_tolerance,
+        device=recipe.device,
+    )
+    return runs, task, study_layout(config, test_identity=test.identity, scoring=scoring)
+
+
+def run_crop_study(
+    config: StudyConfig,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+    client: Client | None = None,
+) -> StudyResult:
+    """Run the crop study ``config`` into ``config.out`` and write its report.
+
+    Each (case, seed) is one dask task (with ``{"GPU": 1}`` when the recipe runs on CUDA);
+    a finished run is recorded (``runs/<key>/result.json``, then its done marker in the
+    ledger) and never trained again. A rerun with a larger grid trains only the new runs; a
+    changed recipe, budget, data, test set or scoring is refused, naming what changed
+    (``overwrite`` forgets the finished runs instead). A failing run is retried
+    ``config.retries`` times, then reported in ``failed`` while the others finish.
+    """
+    out = Path(config.out)
+    if out.exists():
+        RunLock(out).ensure_free()
+    runs, task, layout = prepare_study(config, progress=progress)
+    recipe = config.recipe_config()
+    with RunLock(out):
+        ledger = Ledger(out)
+        if overwrite and ledger.exists:
+            ledger.reset()
+        ledger.start(layout, resume=True)
+        config.to_yaml(out / "study.yaml")
+        resources = {"GPU": 1} if resolve_device(recipe.device).type == "cuda" else None
+        summary = None
+        if any(r.id not in ledger.done() for r in runs):
+            handle = None
+            if client is None:
+                handle = connect(
+                    config.scheduler,
+                    n_workers=config.workers,
+                    threads_per_worker=config.threads_per_worker,
+                    resources=resources,
+                )
+                client = handle.client
+            try:
+                summary = run_blocks(
+                    client,
+                    runs,
+                    task,
+                    ledger=ledger,
+                    retries=config.retries,
+                    description="study",
+                    voxels_of=lambda run: 0,
+                    unit="runs",
+                    progress=progress,
+                    resources=resources,
+                    max_in_flight=len(runs),
+                )
+            finally:
+                if handle is not None:
+                    handle.close()
+        done = ledger.done()
+        records = [rec for r in runs if r.id in done and (rec := read_result(r)) is not None]
+        by_id = {r.id: r for r in runs}
+        failed = {by_id[i].key: e for i, e in (summary.failed if summary else {}).items()}
+        result = StudyResult(out, runs, records, failed, summary)
+        if records:
+            from volseg.study._report import write_study_report  # matplotlib when reporting
+
+            result.files, result.answer = write_study_report(config, result)
+    return result
