@@ -192,3 +192,15 @@ def test_early_stopping_and_sgd(blobs, tmp_path):
     result = train(cfg, progress=False)
     assert len(result.history) == 3
     assert result.best_epoch == 1
+
+
+def test_max_steps_stops_mid_epoch_and_validate_every_sets_the_validation_points(blobs, tmp_path):
+    # 24 crops / batch 8 = 3 steps per epoch; 7 steps = 2 epochs + 1 step
+    cfg = _config(blobs, tmp_path / "steps", epochs=5, max_steps=7, validate_every=3)
+    result = train(cfg, progress=False)
+    rows = result.history
+    assert [(r["epoch"], r["step"]) for r in rows] == [(1, 3), (2, 6), (3, 7)]
+    assert rows[-1]["train_seconds"] > 0 and all("val_loss" in r for r in rows)
+    assert load_checkpoint(tmp_path / "steps" / "last.pt").metadata["step"] == 7
+    per_epoch = train(_config(blobs, tmp_path / "epochs", epochs=2, max_steps=4), progress=False)
+    assert [(r["epoch"], r["step"]) for r in per_epoch.history] == [(1, 3), (2, 4)]

@@ -16,6 +16,7 @@ from volseg.cli import (  # noqa: F401
     _reconstruct,
     _segment,
     _study,
+    _study_tiles,
     _train,
     _view,
 )

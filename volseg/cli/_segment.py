@@ -8,6 +8,20 @@ from typing import Annotated
 import typer
 
 from volseg.cli._app import ShowProgress, app, command_line, parse_triple
+from volseg.errors import ConfigError
+
+
+def parse_tile(text: str | None) -> int | str | None:
+    """``--tile``: a size in px or ``auto``."""
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(
+            f"--tile takes a tile edge in px (a multiple of the model alignment) or 'auto', "
+            f"got {text!r}"
+        ) from None
 
 
 @app.command()
@@ -15,12 +29,22 @@ def segment(
     volume: Annotated[Path, typer.Argument(help="The volume store to segment (VOLUME.zarr).")],
     model: Annotated[Path, typer.Option(help="Checkpoint (.pt) written by volseg train.")],
     out: Annotated[Path, typer.Option(help="Output store (OUT.zarr).")],
-    tile: Annotated[int | None, typer.Option(help="Tile edge in px (default: derived).")] = None,
-    overlap: Annotated[float, typer.Option(help="Tile overlap: a fraction (<1) or px.")] = 0.25,
+    tile: Annotated[
+        str | None,
+        typer.Option(
+            help="Tile edge in px (default: derived), or 'auto': the tiling `volseg study "
+            "tiles` chose for this model and device (overlap and window included)."
+        ),
+    ] = None,
+    overlap: Annotated[
+        float | None, typer.Option(help="Tile overlap: a fraction (<1) or px (default 0.25).")
+    ] = None,
     context: Annotated[
         int | None, typer.Option(help="Px of input read around each tile (default: derived).")
     ] = None,
-    window: Annotated[str, typer.Option(help="gaussian, uniform or crop-centre.")] = "gaussian",
+    window: Annotated[
+        str | None, typer.Option(help="gaussian, uniform or crop-centre (default gaussian).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Tiles per forward pass.")] = None,
     block: Annotated[
         str | None,
@@ -58,29 +82,31 @@ def segment(
     from volseg.segment import make_segment_config
     from volseg.segment import segment as run_segment
 
-    cfg = make_segment_config(
-        {
-            "volume": str(volume),
-            "model": str(model),
-            "out": str(out),
-            "tile": tile,
-            "overlap": int(overlap) if overlap >= 1 else overlap,
-            "context": context,
-            "window": window,
-            "batch_size": batch_size,
-            "block_shape": parse_triple(block, "--block"),
-            "probabilities": probabilities,
-            "uncertainty": uncertainty,
-            "skip": skip,
-            "device": device,
-            "scheduler": scheduler,
-            "workers": workers,
-            "threads_per_worker": threads,
-            "retries": retries,
-            "resume": resume,
-            "overwrite": overwrite,
-        }
-    )
+    values: dict[str, object] = {
+        "volume": str(volume),
+        "model": str(model),
+        "out": str(out),
+        "tile": parse_tile(tile),
+        "context": context,
+        "batch_size": batch_size,
+        "block_shape": parse_triple(block, "--block"),
+        "probabilities": probabilities,
+        "uncertainty": uncertainty,
+        "skip": skip,
+        "device": device,
+        "scheduler": scheduler,
+        "workers": workers,
+        "threads_per_worker": threads,
+        "retries": retries,
+        "resume": resume,
+        "overwrite": overwrite,
+    }
+    # Left out unless given: with --tile auto they come from the tile study.
+    if overlap is not None:
+        values["overlap"] = int(overlap) if overlap >= 1 else overlap
+    if window is not None:
+        values["window"] = window
+    cfg = make_segment_config(values)
     result = run_segment(cfg, progress=progress, command=command_line())
     typer.echo(str(result.summary))
     if not result.ok:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from volseg.config import validated
 
@@ -14,8 +14,10 @@ class SegmentConfig(BaseModel):
 
     ``None`` means "derive": the tile size and batch size from the model and the device,
     the overlap from the tile, the block shape from the output chunks (one chunk deep,
-    whole slices; see docs/tiling.md). ``scheduler`` None starts a local cluster unless
-    ``DASK_SCHEDULER_ADDRESS`` is set.
+    whole slices; see docs/tiling.md). ``tile="auto"`` takes tile, overlap and window
+    (and the context, unless given) from the choice ``volseg study tiles`` cached for the
+    checkpoint and device; ``overlap`` and ``window`` must then be left unset.
+    ``scheduler`` None starts a local cluster unless ``DASK_SCHEDULER_ADDRESS`` is set.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
@@ -23,7 +25,7 @@ class SegmentConfig(BaseModel):
     volume: str
     model: str
     out: str
-    tile: int | None = Field(None, ge=16)
+    tile: int | Literal["auto"] | None = None
     overlap: float | int = Field(0.25, ge=0)  #: a fraction of the tile (< 1) or pixels
     context: int | None = Field(None, ge=0)  #: px read around each tile (default: derived)
     window: Literal["gaussian", "uniform", "crop-centre"] = "gaussian"
@@ -39,6 +41,17 @@ class SegmentConfig(BaseModel):
     retries: int = Field(2, ge=0)
     resume: bool = False
     overwrite: bool = False
+
+    @field_validator("tile", mode="before")
+    @classmethod
+    def _tile(cls, value: object) -> object:
+        if value is None or value == "auto":
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 16:
+            raise ValueError(f"a tile edge in px (>= 16) or 'auto', got {value!r}")
+        return value
 
 
 def make_segment_config(values: dict[str, Any]) -> SegmentConfig:

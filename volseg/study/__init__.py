@@ -3,6 +3,8 @@
 ``study crops``: one network per (training crop size, crop count, seed), trained on dask
 under an explicit budget policy, scored on held-out test images through the shipped
 ``segment`` + ``evaluate`` path, with statistics over seeds and a report.
+``study tiles``: the inference side: tile size x overlap x window on the user's volume and
+device, the fastest setting within a stated tolerance (``volseg segment --tile auto``).
 
 Examples
 --------
@@ -22,21 +24,36 @@ from volseg.study._config import (
 )
 from volseg.study._crops import StudyResult, prepare_study, run_crop_study
 from volseg.study._plan import Budget, Case, StudyRun, budget, plan_study, study_layout
+from volseg.study._tile_rule import (
+    DEFAULT_IOU_TOLERANCE,
+    DEFAULT_TOLERANCE,
+    choose_tiling,
+    default_tiles,
+    sample_slices,
+)
+from volseg.study._tiles import TileStudy, study_tiles
 
 __all__ = [
     "DEFAULT_COUNTS",
+    "DEFAULT_IOU_TOLERANCE",
     "DEFAULT_SIZES",
+    "DEFAULT_TOLERANCE",
     "Budget",
     "BudgetPolicy",
     "Case",
     "StudyConfig",
     "StudyResult",
     "StudyRun",
+    "TileStudy",
     "budget",
+    "choose_tiling",
+    "default_tiles",
     "load_study_config",
     "make_study_config",
     "plan_study",
     "prepare_study",
     "run_crop_study",
+    "sample_slices",
     "study_layout",
+    "study_tiles",
 ]

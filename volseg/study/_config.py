@@ -62,6 +62,11 @@ class StudyConfig(BaseModel):
     workers: int | None = Field(None, ge=1)
     threads_per_worker: int | None = Field(None, ge=1)
 
+    @field_validator("train", "validation", "test", mode="before")
+    @classmethod
+    def _data(cls, v: Any) -> Any:
+        return {"source": v} if isinstance(v, str | Path) else v
+
     @field_validator("sizes")
     @classmethod
     def _sizes(cls, v: list[CropSize]) -> list[CropSize]:

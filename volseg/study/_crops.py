@@ -148,5 +148,5 @@ def run_crop_study(
         if records:
             from volseg.study._report import write_study_report  # matplotlib when reporting
 
-            result.files, result.answer = write_study_report(config, result)
+            result.files, result.answer = write_study_report(config, result, Path(task.test_store))
     return result

@@ -1,5 +1,5 @@
 """Public helpers for testing code that uses volseg: slice writers, faulty inputs, memory,
-external dask clusters."""
+external dask clusters, a tiny checkpoint."""
 
 from volseg.testing._cli import run_volseg
 from volseg.testing._cluster import (
@@ -11,6 +11,7 @@ from volseg.testing._cluster import (
 )
 from volseg.testing._datasets import blob_images, write_blob_dataset
 from volseg.testing._memory import MemoryUse, peak_rss_mib_of
+from volseg.testing._models import write_tiny_checkpoint
 from volseg.testing._slices import truncate_file, write_slices
 from volseg.testing._stores import write_labels_store
 
@@ -28,4 +29,5 @@ __all__ = [
     "write_blob_dataset",
     "write_labels_store",
     "write_slices",
+    "write_tiny_checkpoint",
 ]

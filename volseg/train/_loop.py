@@ -182,12 +182,13 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         TimeRemainingColumn(),
     )
     step, stop = 0, False
+    # train loss/accuracy/seconds of a history row: since the previous validation point
+    loss_sum, n, correct, seen, t0 = 0.0, 0, 0, 0, time.perf_counter()
     with Progress(*columns, disable=not progress, console=Console(stderr=True)) as bar:
         task = bar.add_task("train", total=steps, epoch=0, loss=float("nan"))
         for epoch in range(1, epochs + 1):
             dataset.set_epoch(epoch)
             model.train()
-            loss_sum, n, correct, seen, t0 = 0.0, 0, 0, 0, time.perf_counter()
             for i, (x, y) in enumerate(loader, start=1):
                 x = x.to(device, memory_format=fmt, non_blocking=True)
                 y = y.to(device, non_blocking=True)

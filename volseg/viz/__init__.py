@@ -1,4 +1,5 @@
-"""Pictures: error overlays in the study's colour code, comparison figures, 3D meshes."""
+"""Pictures: error overlays in the study's colour code, comparison figures, 3D meshes,
+the tile study plot."""
 
 from volseg.viz._curves import plot_training_curves
 from volseg.viz._figures import comparison_figure, save_figure
@@ -12,6 +13,7 @@ from volseg.viz._overlay import (
     reduce_image,
     reduce_labels,
 )
+from volseg.viz._tiles import plot_tile_study
 
 __all__ = [
     "MAX_DISPLAY_SIDE",
@@ -20,6 +22,7 @@ __all__ = [
     "display_factor",
     "overlay",
     "overlay_codes",
+    "plot_tile_study",
     "plot_training_curves",
     "reduce_image",
     "reduce_labels",
