@@ -50,3 +50,24 @@ def smoke_benchmark(tmp_path):
         return json.loads((tmp_path / result).read_text())
 
     return run
+
+
+@pytest.fixture(scope="module")
+def tile_inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A (4, 128, 128) phantom with ground truth and a unet-small (alignment 16) checkpoint."""
+    from volseg.io import open_volume
+    from volseg.phantom import PhantomConfig, generate_phantom
+    from volseg.testing import write_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("tiles")
+    config = PhantomConfig(shape=(4, 128, 128), seed=5)
+    store = generate_phantom(root / "vol.zarr", config, chunks=(2, 64, 64), progress=False)
+    ckpt = write_tiny_checkpoint(root / "model.pt", open_volume(store.path).values)
+    return store.path, ckpt
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh volseg cache folder (``VOLSEG_CACHE_DIR``, inherited by child processes)."""
+    monkeypatch.setenv("VOLSEG_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

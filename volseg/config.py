@@ -4,13 +4,15 @@ validation errors into a :class:`~volseg.errors.ConfigError` that names every fi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import yaml
 from pydantic import ValidationError
 
 from volseg.errors import ConfigError
 
-__all__ = ["validated"]
+__all__ = ["read_yaml_mapping", "validated"]
 
 T = TypeVar("T")
 
@@ -36,3 +38,23 @@ def validated(
     except ValidationError as exc:
         problems = "; ".join(f"{_field(tuple(e['loc']), style)}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid {what}: {problems}") from None
+
+
+def read_yaml_mapping(path: str | Path, *, what: str) -> dict[str, Any]:
+    """The mapping of options in the YAML file ``path`` (empty for an empty file).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing ("WHAT PATH does not exist"), not YAML, or not a mapping.
+    """
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of options, got {type(values).__name__}")
+    return values

@@ -11,24 +11,14 @@ import pytest
 import zarr
 
 from volseg.cli import main
-from volseg.io import open_volume
-from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.testing import run_volseg, write_labels_store, write_tiny_checkpoint
+from volseg.testing import run_volseg, write_labels_store
+
+pytestmark = pytest.mark.usefixtures("cache_dir")  # a fresh tile cache per test
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("cli-tiles")
-    config = PhantomConfig(shape=(4, 128, 128), seed=5)
-    store = generate_phantom(root / "vol.zarr", config, chunks=(2, 64, 64), progress=False)
-    ckpt = write_tiny_checkpoint(root / "model.pt", open_volume(store.path).values)
-    return store.path, ckpt
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("VOLSEG_CACHE_DIR", str(tmp_path / "cache"))  # child processes too
-    return tmp_path / "cache"
+def inputs(tile_inputs: tuple[Path, Path]) -> tuple[Path, Path]:
+    return tile_inputs
 
 
 def _volseg(

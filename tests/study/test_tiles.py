@@ -25,26 +25,16 @@ from volseg.infer import (
 from volseg.io import open_labels, open_volume
 from volseg.metrics import bf1, iou_per_class
 from volseg.models import load_checkpoint
-from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.study._tile_rule import choose_tiling, default_tiles, sample_slices
 from volseg.study._tiles import study_tiles
-from volseg.testing import write_labels_store, write_tiny_checkpoint
+from volseg.testing import write_labels_store
+
+pytestmark = pytest.mark.usefixtures("cache_dir")  # a fresh tile cache per test
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A (4, 128, 128) phantom with ground truth and a unet-small (alignment 16) checkpoint."""
-    root = tmp_path_factory.mktemp("tiles")
-    config = PhantomConfig(shape=(4, 128, 128), seed=5)
-    store = generate_phantom(root / "vol.zarr", config, chunks=(2, 64, 64), progress=False)
-    ckpt = write_tiny_checkpoint(root / "model.pt", open_volume(store.path).values)
-    return store.path, ckpt
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("VOLSEG_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def inputs(tile_inputs: tuple[Path, Path]) -> tuple[Path, Path]:
+    return tile_inputs
 
 
 @pytest.fixture(scope="module")

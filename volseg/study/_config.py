@@ -9,8 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from volseg.config import validated
-from volseg.errors import ConfigError
+from volseg.config import read_yaml_mapping, validated
 from volseg.train import DataConfig, TrainConfig
 
 #: How the runs of a study are made comparable (see docs/study.md):
@@ -156,24 +155,14 @@ def load_study_config(path: str | Path, **overrides: Any) -> StudyConfig:
     fields are left out).
     """
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"study config {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path} must hold a mapping of options, got {type(values).__name__}")
+    values = read_yaml_mapping(path, what="study config")
     base = path.parent
     for key in ("train", "validation", "test"):
         if values.get(key) is not None:
             values[key] = _absolute(values[key], base)
     if isinstance(values.get("recipe"), str):
         recipe_path = (base / values["recipe"]).resolve()
-        try:
-            recipe = yaml.safe_load(recipe_path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"recipe {recipe_path} (named in {path}) does not exist") from None
+        recipe = read_yaml_mapping(recipe_path, what=f"recipe (named in {path})")
         for key in ("train", "validation"):
             if key in recipe and key not in values:
                 values[key] = _absolute(recipe[key], recipe_path.parent)

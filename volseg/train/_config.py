@@ -8,8 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from volseg.config import validated
-from volseg.errors import ConfigError
+from volseg.config import read_yaml_mapping, validated
 
 
 class DataConfig(BaseModel):
@@ -101,14 +100,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     Relative data paths in the file are taken relative to the file's folder.
     """
     path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"training config {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path} must hold a mapping of options, got {type(values).__name__}")
+    values = read_yaml_mapping(path, what="training config")
     for key in ("train", "validation"):
         data = values.get(key)
         if isinstance(data, str):
