@@ -14,6 +14,13 @@ from volseg.models._checkpoint import (
     save_checkpoint,
 )
 from volseg.models._device import autocast, resolve_device
+from volseg.models._freeze import (
+    Freeze,
+    freeze_modules,
+    frozen_modules,
+    hold_frozen,
+    trainable_parameters,
+)
 from volseg.models._fuse import fuse_for_inference
 from volseg.models._registry import available_models, build_model, register_model
 from volseg.models._segnet import SegNet, segnet
@@ -25,6 +32,7 @@ __all__ = [
     "ConvBNReLU",
     "DecoderStage",
     "EncoderStage",
+    "Freeze",
     "PadMode",
     "SegNet",
     "SegmentationModel",
@@ -32,7 +40,10 @@ __all__ = [
     "autocast",
     "available_models",
     "build_model",
+    "freeze_modules",
+    "frozen_modules",
     "fuse_for_inference",
+    "hold_frozen",
     "load_checkpoint",
     "pad_to_alignment",
     "predict_logits",
@@ -40,5 +51,6 @@ __all__ = [
     "resolve_device",
     "save_checkpoint",
     "segnet",
+    "trainable_parameters",
     "unet_small",
 ]

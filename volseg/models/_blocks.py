@@ -27,9 +27,13 @@ class SegmentationModel(nn.Module):
         channels).
     num_classes : int
         Channels of the output logits.
+    encoder : tuple of str
+        Names of the top-level modules that make up the encoder (what ``freeze="encoder"``
+        freezes when fine-tuning).
     """
 
     alignment: ClassVar[int] = 1
+    encoder: ClassVar[tuple[str, ...]] = ()
     in_channels: int
     num_classes: int
 

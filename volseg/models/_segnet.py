@@ -55,6 +55,7 @@ class SegNet(SegmentationModel):
     """
 
     alignment: ClassVar[int] = 2 ** len(_CONVS)
+    encoder: ClassVar[tuple[str, ...]] = ("encoders",)
 
     def __init__(self, *, in_channels: int = 1, num_classes: int = 2, width: int = 64) -> None:
         super().__init__()

@@ -35,6 +35,7 @@ class UNet(SegmentationModel):
     """
 
     alignment: ClassVar[int] = 2**_LEVELS
+    encoder: ClassVar[tuple[str, ...]] = ("down", "bottleneck")
 
     def __init__(self, *, in_channels: int = 1, num_classes: int = 2, width: int = 16) -> None:
         super().__init__()

@@ -24,6 +24,7 @@ from volseg.train._config import (
 from volseg.train._crops import CropSpec, extract, sample_crops
 from volseg.train._data import SliceSet, load_folder, load_store
 from volseg.train._dataset import CropDataset
+from volseg.train._inputs import InputConfig, fill_value, region_masks, segment_inputs
 from volseg.train._loop import TrainResult, load_slices, train
 from volseg.train._normalize import Normalization, fit_normalization, normalize
 from volseg.train._predict import predict_image
@@ -36,6 +37,7 @@ __all__ = [
     "CropDataset",
     "CropSpec",
     "DataConfig",
+    "InputConfig",
     "Normalization",
     "SliceSet",
     "TrainConfig",
@@ -45,6 +47,7 @@ __all__ = [
     "class_weights",
     "decide",
     "extract",
+    "fill_value",
     "fit_normalization",
     "load_config",
     "load_folder",
@@ -54,7 +57,9 @@ __all__ = [
     "make_config",
     "normalize",
     "predict_image",
+    "region_masks",
     "sample_crops",
+    "segment_inputs",
     "store_class_frequencies",
     "train",
     "validate",

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from volseg.config import read_yaml_mapping, validated
+from volseg.train._inputs import InputConfig
 
 
 class DataConfig(BaseModel):
@@ -54,6 +55,12 @@ class TrainConfig(BaseModel):
     #: on the decision (see docs/training.md); stored in the checkpoint for inference
     prior_correction: bool = True
     augmentation: AugmentationConfig = AugmentationConfig()
+    #: whole images, or segmented ones (region of interest kept, the rest one value)
+    inputs: InputConfig = InputConfig()
+    #: a checkpoint to start from (fine-tuning; its normalization is kept)
+    init: str | None = None
+    #: what stays fixed while fine-tuning: "encoder", "all-but-last" or module names
+    freeze: Literal["encoder", "all-but-last"] | list[str] | None = None
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0.0, le=1.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
@@ -80,6 +87,19 @@ class TrainConfig(BaseModel):
         if not v.strip():
             raise ValueError("out must name a folder")
         return v
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze_names(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("freeze names no module; give module names, encoder or all-but-last")
+        return v
+
+    @model_validator(mode="after")
+    def _freeze_needs_init(self) -> TrainConfig:
+        if self.freeze is not None and self.init is None:
+            raise ValueError("freeze needs init: the checkpoint to fine-tune")
+        return self
 
     def resolved(self) -> dict[str, Any]:
         """Every field, defaults filled in, as JSON-able data."""

@@ -16,7 +16,18 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from torch.utils.data import DataLoader
 
 from volseg.errors import ConfigError
-from volseg.models import autocast, build_model, resolve_device, save_checkpoint
+from volseg.models import (
+    Checkpoint,
+    autocast,
+    build_model,
+    freeze_modules,
+    frozen_modules,
+    hold_frozen,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+    trainable_parameters,
+)
 from volseg.runtime import default_workers
 from volseg.train._augment import Augmentation
 from volseg.train._config import DataConfig, TrainConfig
@@ -24,7 +35,8 @@ from volseg.train._crops import sample_crops
 from volseg.train._data import SliceSet, check_slices, load_folder, load_store
 from volseg.train._dataset import CropDataset
 from volseg.train._history import History
-from volseg.train._normalize import fit_normalization
+from volseg.train._inputs import fill_value, region_masks, segment_inputs
+from volseg.train._normalize import Normalization, fit_normalization
 from volseg.train._validate import logit_offsets, validate
 from volseg.train._weights import class_frequencies, class_weights, store_class_frequencies
 
@@ -82,6 +94,17 @@ def _frequencies(data: DataConfig, sset: SliceSet) -> np.ndarray:
     return class_frequencies(sset)
 
 
+def _check_init(init: Checkpoint, config: TrainConfig, *, arguments: dict[str, Any]) -> None:
+    """The checkpoint to fine-tune must be the architecture the config builds."""
+    want = {**arguments, **config.model_arguments}
+    have = {k: init.arguments.get(k) for k in want}
+    if init.architecture != config.model or have != want:
+        raise ConfigError(
+            f"init {init.path} is {init.architecture} {init.arguments}, but this run builds "
+            f"{config.model} {want}; fine-tune with the same model and arguments"
+        )
+
+
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -115,7 +138,26 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
             f"class_of_interest {config.class_of_interest} is outside the "
             f"{k} classes {train_set.classes}"
         )
-    norm = fit_normalization([train_set])
+    inputs: dict[str, Any] = {"variant": config.inputs.variant}
+    if config.inputs.variant == "segmented":
+        value = fill_value([train_set], config.inputs)
+        train_set = segment_inputs(
+            train_set,
+            region_masks(train_set, config.inputs, store_slices=config.train.slices),
+            value,
+        )
+        if val_set is not None and config.validation is not None:
+            val_set = segment_inputs(
+                val_set,
+                region_masks(val_set, config.inputs, store_slices=config.validation.slices),
+                value,
+            )
+        inputs = {**config.inputs.model_dump(mode="json"), "fill_value": value}
+    init = load_checkpoint(config.init) if config.init else None
+    if init is not None:  # fine-tuning keeps the normalization the weights were trained with
+        norm = Normalization.from_dict(init.metadata["normalization"])
+    else:
+        norm = fit_normalization([train_set])
     freq = _frequencies(config.train, train_set)
     weights = torch.as_tensor(class_weights(freq, method=config.class_weights))
     specs = sample_crops(
@@ -139,15 +181,22 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     model = build_model(
         config.model, in_channels=config.in_channels, num_classes=k, **config.model_arguments
     ).to(device)
+    frozen: list[str] = []
+    if init is not None:
+        _check_init(init, config, arguments={"in_channels": config.in_channels, "num_classes": k})
+        model.load_state_dict(init.model.state_dict())
+    if config.freeze is not None:
+        frozen = frozen_modules(model, config.freeze)
+        freeze_modules(model, frozen)
     fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     model = model.to(memory_format=fmt)  # type: ignore[call-overload]  # missing torch stub
     if config.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            trainable_parameters(model), lr=config.lr, weight_decay=config.weight_decay
         )
     else:
         opt = torch.optim.SGD(
-            model.parameters(),
+            trainable_parameters(model),
             lr=config.lr,
             momentum=config.momentum,
             weight_decay=config.weight_decay,
@@ -167,6 +216,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         "logit_offsets": offsets.tolist() if offsets is not None else None,
         "class_frequencies": [float(f) for f in freq],
         "train_source": train_set.source,
+        "inputs": inputs,
+        "init": {"path": str(init.path), "sha256": init.sha256} if init is not None else None,
+        "frozen": frozen,
     }
     arguments = {"in_channels": config.in_channels, "num_classes": k, **config.model_arguments}
     best_iou, best_epoch, best_metrics, stale = -math.inf, None, {}, 0
@@ -189,6 +241,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         for epoch in range(1, epochs + 1):
             dataset.set_epoch(epoch)
             model.train()
+            hold_frozen(model, frozen)
             for i, (x, y) in enumerate(loader, start=1):
                 x = x.to(device, memory_format=fmt, non_blocking=True)
                 y = y.to(device, non_blocking=True)
@@ -234,6 +287,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                         logit_offsets=offsets,
                     )
                     model.train()
+                    hold_frozen(model, frozen)
                     row.update({"val_loss": v.loss, "val_accuracy": v.accuracy})
                     row.update({f"val_iou_{c}": v.iou[j] for j, c in enumerate(train_set.classes)})
                     row.update({f"val_bf1_{c}": v.bf1[j] for j, c in enumerate(train_set.classes)})
