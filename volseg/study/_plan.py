@@ -37,6 +37,10 @@ class Case:
     def key(self) -> str:
         return f"s{self.size}-n{self.count}"
 
+    def fields(self) -> dict[str, Any]:
+        """The case's columns in the results table."""
+        return {"size": str(self.size), "count": self.count}
+
 
 @dataclass(frozen=True)
 class Budget:

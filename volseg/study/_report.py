@@ -37,7 +37,10 @@ POLICY_TEXT = {
 def results_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """One row per (case, seed): the records without per-image scores and history."""
     return pd.DataFrame(
-        [{k: v for k, v in r.items() if k not in ("per_image", "history")} for r in records]
+        [
+            {k: v for k, v in r.items() if k != "history" and not k.startswith("per_image")}
+            for r in records
+        ]
     )
 
 

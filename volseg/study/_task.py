@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from volseg._files import write_atomically
@@ -49,6 +50,8 @@ class RunTask:
     classes: list[str]
     tolerance: float
     device: str
+    #: more test sets scored the same way: (name, store); their columns are test_<name>_...
+    extra_tests: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, run: StudyRun) -> dict[str, Any]:
         folder = run.folder
@@ -60,12 +63,38 @@ class RunTask:
             config = config.model_copy(update={"threads": threads})
         trained = train(config, progress=False)
         checkpoint = trained.best_checkpoint or trained.last_checkpoint
+        ev, seconds = self._score(run, checkpoint, self.test_store, folder / TEST_OUTPUT)
+        record = result_record(
+            run,
+            trained,
+            ev,
+            seconds_per_image=seconds,
+            sha256=load_checkpoint(checkpoint).sha256,
+        )
+        for name, store in self.extra_tests:
+            extra, _ = self._score(run, checkpoint, store, folder / f"test_{name}.zarr")
+            record.update(score_columns(extra, prefix=f"test_{name}_"))
+            record[f"per_image_{name}"] = per_image(extra)
+        write_atomically(
+            folder / RESULT, lambda fh: fh.write(json.dumps(record, indent=1).encode())
+        )
+        coi = self.classes[run.config.class_of_interest]
+        return {
+            "train_seconds": record["train_seconds"],
+            f"test_iou_{coi}": record[f"test_iou_{coi}"],
+        }
+
+    def _score(
+        self, run: StudyRun, checkpoint: Path, store: str, out: Path
+    ) -> tuple[Evaluation, float]:
+        """``segment`` (in this task) + ``evaluate_volumes`` of the test images in ``store``;
+        the evaluation and the segmentation's seconds per image."""
         seg = segment(
             make_segment_config(
                 {
-                    "volume": self.test_store,
+                    "volume": store,
                     "model": str(checkpoint),
-                    "out": str(folder / TEST_OUTPUT),
+                    "out": str(out),
                     "device": self.device,
                     "overwrite": True,
                     "retries": 0,
@@ -75,11 +104,9 @@ class RunTask:
             inline=True,
         )
         if not seg.ok:
-            raise RuntimeError(
-                f"{run.name}: segmenting the test images failed: {seg.summary.failed}"
-            )
-        pred = open_label_volume(folder / TEST_OUTPUT, role="pred")
-        gt = open_label_volume(self.test_store, labels="ground_truth", role="gt")
+            raise RuntimeError(f"{run.name}: segmenting {store} failed: {seg.summary.failed}")
+        pred = open_label_volume(out, role="pred")
+        gt = open_label_volume(store, labels="ground_truth", role="gt")
         depth = int(gt.data.shape[0])
         ev = evaluate_volumes(
             pred,
@@ -90,23 +117,31 @@ class RunTask:
             num_workers=1,
             progress=False,
         )
-        images = len(ev.slices)
-        record = result_record(
-            run,
-            trained,
-            ev,
-            seconds_per_image=seg.summary.seconds / max(depth, 1),
-            sha256=load_checkpoint(checkpoint).sha256,
-        )
-        record["test_images"] = images
-        write_atomically(
-            folder / RESULT, lambda fh: fh.write(json.dumps(record, indent=1).encode())
-        )
-        coi = self.classes[run.config.class_of_interest]
-        return {
-            "train_seconds": record["train_seconds"],
-            f"test_iou_{coi}": record[f"test_iou_{coi}"],
+        return ev, seg.summary.seconds / max(depth, 1)
+
+
+def score_columns(ev: Evaluation, *, prefix: str = "test_") -> dict[str, Any]:
+    """Accuracy, IoU and BF1 of every class of an evaluation, as result columns."""
+    row: dict[str, Any] = {f"{prefix}accuracy": ev.accuracy}
+    row |= {f"{prefix}iou_{c}": ev.iou[i] for i, c in enumerate(ev.classes)}
+    row |= {f"{prefix}bf1_{c}": ev.bf1[i] for i, c in enumerate(ev.classes)}
+    return {k: _clean(v) for k, v in row.items()}
+
+
+def per_image(ev: Evaluation) -> list[dict[str, Any]]:
+    """Per test image: z, accuracy, confusion, IoU and BF1 of every class."""
+    keep = ("z", "accuracy", "confusion")
+    return [
+        {
+            k: _clean(v)
+            for k, v in rec.items()
+            if k in keep
+            or (
+                k.startswith(("iou_", "bf1_")) and not k.startswith(("bf1_precision", "bf1_recall"))
+            )
         }
+        for rec in ev.per_slice
+    ]
 
 
 def result_record(
@@ -125,8 +160,7 @@ def result_record(
     row: dict[str, Any] = {
         "run": run.key,
         "case": run.case.name,
-        "size": str(run.case.size),
-        "count": run.case.count,
+        **run.case.fields(),
         "seed": run.seed,
         "steps": run.budget.steps,
         "epochs": run.budget.epochs,
@@ -136,29 +170,19 @@ def result_record(
         "best_epoch": trained.best_epoch,
         "best_step": best.get("step"),
         "seconds_per_image": seconds_per_image,
-        "test_accuracy": ev.accuracy,
+        **score_columns(ev),
+        "test_images": len(ev.slices),
     }
-    for i, c in enumerate(classes):
-        row[f"test_iou_{c}"] = ev.iou[i]
-    for i, c in enumerate(classes):
-        row[f"test_bf1_{c}"] = ev.bf1[i]
     for prefix, source in (("best_val", best), ("final_val", final)):
         for key in ("loss", "accuracy"):
             row[f"{prefix}_{key}"] = source.get(f"val_{key}")
         for c in classes:
             row[f"{prefix}_iou_{c}"] = source.get(f"val_iou_{c}")
             row[f"{prefix}_bf1_{c}"] = source.get(f"val_bf1_{c}")
+    row["final_train_loss"] = final.get("train_loss")
     row["weights_sha256"] = sha256
     row = {k: _clean(v) for k, v in row.items()}
-    row["per_image"] = [
-        {
-            k: _clean(v)
-            for k, v in rec.items()
-            if k in ("z", "accuracy", "confusion")
-            or (k.startswith(("iou_", "bf1_")) and not k.startswith("bf1_precision"))
-        }
-        for rec in ev.per_slice
-    ]
+    row["per_image"] = per_image(ev)
     row["history"] = [{k: _clean(v) for k, v in r.items()} for r in history]
     return row
 
