@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from volseg.errors import ConfigError
-from volseg.models import resolve_device
-from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
+from volseg.runtime import RunLock, RunSummary
 from volseg.study._config import StudyConfig
+from volseg.study._execute import Executed, Execution, execute_runs
 from volseg.study._plan import StudyRun, plan_study, study_layout
-from volseg.study._task import RunTask, read_result
+from volseg.study._task import RunTask
 from volseg.study._testset import check_held_out, prepare_test
 from volseg.train import load_slices
 
@@ -104,49 +104,30 @@ def run_crop_study(
     if out.exists():
         RunLock(out).ensure_free()
     runs, task, layout = prepare_study(config, progress=progress)
-    recipe = config.recipe_config()
-    with RunLock(out):
-        ledger = Ledger(out)
-        if overwrite and ledger.exists:
-            ledger.reset()
-        ledger.start(layout, resume=True)
-        config.to_yaml(out / "study.yaml")
-        resources = {"GPU": 1} if resolve_device(recipe.device).type == "cuda" else None
-        summary = None
-        if any(r.id not in ledger.done() for r in runs):
-            handle = None
-            if client is None:
-                handle = connect(
-                    config.scheduler,
-                    n_workers=config.workers,
-                    threads_per_worker=config.threads_per_worker,
-                    resources=resources,
-                )
-                client = handle.client
-            try:
-                summary = run_blocks(
-                    client,
-                    runs,
-                    task,
-                    ledger=ledger,
-                    retries=config.retries,
-                    description="study",
-                    voxels_of=lambda run: 0,
-                    unit="runs",
-                    progress=progress,
-                    resources=resources,
-                    max_in_flight=len(runs),
-                )
-            finally:
-                if handle is not None:
-                    handle.close()
-        done = ledger.done()
-        records = [rec for r in runs if r.id in done and (rec := read_result(r)) is not None]
-        by_id = {r.id: r for r in runs}
-        failed = {by_id[i].key: e for i, e in (summary.failed if summary else {}).items()}
-        result = StudyResult(out, runs, records, failed, summary)
-        if records:
+
+    def finish(executed: Executed) -> StudyResult:
+        result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
+        if executed.records:
             from volseg.study._report import write_study_report  # matplotlib when reporting
 
             result.files, result.answer = write_study_report(config, result, Path(task.test_store))
-    return result
+        return result
+
+    return execute_runs(
+        out,
+        [runs],
+        task,
+        layout,
+        execution=Execution(
+            config.scheduler,
+            config.workers,
+            config.threads_per_worker,
+            config.retries,
+            config.recipe_config().device,
+        ),
+        write_config=lambda: config.to_yaml(out / "study.yaml"),
+        finish=finish,
+        progress=progress,
+        overwrite=overwrite,
+        client=client,
+    )

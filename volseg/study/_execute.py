@@ -1,0 +1,125 @@
+"""Running the runs of a study: one lock, one done ledger keyed by the study's layout, one
+dask task per run through the block runner, phases run one after another, the records of
+the finished runs collected. Every study (crops, inputs) executes through here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from volseg.models import resolve_device
+from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
+from volseg.study._plan import StudyRun
+from volseg.study._task import RunTask, read_result
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where and how the runs execute (not part of what they compute)."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    retries: int = 1
+    device: str = "auto"
+
+
+@dataclass
+class Executed:
+    """The finished runs' records (plan order), the runs that failed (key: error) and what
+    the runner did (None when every run was already done)."""
+
+    records: list[dict[str, Any]]
+    failed: dict[str, str]
+    summary: RunSummary | None
+
+
+def _combine(summaries: list[RunSummary]) -> RunSummary | None:
+    if not summaries:
+        return None
+    stats: dict[str, float] = {}
+    for s in summaries:
+        for k, v in s.stats_sum.items():
+            stats[k] = stats.get(k, 0) + v
+    return RunSummary(
+        done=sum(s.done for s in summaries),
+        skipped=sum(s.skipped for s in summaries),
+        failed={k: v for s in summaries for k, v in s.failed.items()},
+        seconds=sum(s.seconds for s in summaries),
+        voxels_per_s=0.0,
+        stats_sum=stats,
+        description="study",
+    )
+
+
+def execute_runs(
+    out: Path,
+    phases: Sequence[Sequence[StudyRun]],
+    task: RunTask,
+    layout: dict[str, Any],
+    *,
+    execution: Execution,
+    write_config: Callable[[], None],
+    finish: Callable[[Executed], T],
+    progress: bool = True,
+    overwrite: bool = False,
+    client: Client | None = None,
+) -> T:
+    """Run every run not yet done, phase after phase, then ``finish(executed)`` under the
+    study's lock (the report). A run is done when its record is written and the ledger
+    marks it; the ledger refuses a changed ``layout`` (naming the keys) unless
+    ``overwrite`` resets it. A failing run is retried ``execution.retries`` times, then
+    reported while the others finish; a run of a later phase whose input failed fails too.
+    """
+    resources = {"GPU": 1} if resolve_device(execution.device).type == "cuda" else None
+    runs = [r for phase in phases for r in phase]
+    with RunLock(out):
+        ledger = Ledger(out)
+        if overwrite and ledger.exists:
+            ledger.reset()
+        ledger.start(layout, resume=True)
+        write_config()
+        summaries: list[RunSummary] = []
+        if any(r.id not in ledger.done() for r in runs):
+            handle = None
+            if client is None:
+                handle = connect(
+                    execution.scheduler,
+                    n_workers=execution.workers,
+                    threads_per_worker=execution.threads_per_worker,
+                    resources=resources,
+                )
+                client = handle.client
+            try:
+                for phase in phases:
+                    summaries.append(
+                        run_blocks(
+                            client,
+                            list(phase),
+                            task,
+                            ledger=ledger,
+                            retries=execution.retries,
+                            description="study",
+                            voxels_of=lambda run: 0,
+                            unit="runs",
+                            progress=progress,
+                            resources=resources,
+                            max_in_flight=max(1, len(phase)),
+                        )
+                    )
+            finally:
+                if handle is not None:
+                    handle.close()
+        done = ledger.done()
+        by_id = {r.id: r for r in runs}
+        summary = _combine(summaries)
+        failed = {by_id[i].key: e for i, e in (summary.failed if summary else {}).items()}
+        records = [rec for r in runs if r.id in done and (rec := read_result(r)) is not None]
+        return finish(Executed(records, failed, summary))
