@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,7 +42,37 @@ def crops(
     cfg = load_study_config(
         config, out=out, seeds=seeds, budget=budget, scheduler=scheduler, workers=workers
     )
-    result = run_crop_study(cfg, progress=progress, overwrite=overwrite)
+    _report(run_crop_study(cfg, progress=progress, overwrite=overwrite))
+
+
+@study_app.command("inputs")
+def inputs(
+    config: Annotated[Path, typer.Argument(help="YAML study config (see pipelines/).")],
+    out: Annotated[str | None, typer.Option(help="Output folder (default: the config's).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per recipe (paired).")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local cluster workers.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Forget the finished runs of a changed study and retrain all.")
+    ] = False,
+    progress: ShowProgress = True,
+) -> None:
+    """Train on whole images, on segmented images, and pretrained-on-segmented then
+    fine-tuned on whole, R seeds each; compare them paired by seed on whole and segmented
+    test images (paired bootstrap CI, Wilcoxon, Holm). Rerun to resume."""
+    from volseg.study import load_input_study_config, run_input_study
+
+    cfg = load_input_study_config(
+        config, out=out, seeds=seeds, scheduler=scheduler, workers=workers
+    )
+    _report(run_input_study(cfg, progress=progress, overwrite=overwrite))
+
+
+def _report(result: Any) -> None:
+    """Print a study's answer and report; exit 1 naming the runs that failed."""
     if result.answer:
         typer.echo(result.answer)
     if "report" in result.files:

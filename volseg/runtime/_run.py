@@ -187,7 +187,7 @@ def run_blocks(
                 else:
                     failed[block.id] = _error_text(error)
                     bar.advance(0, failed=True)
-        return _summary(bar, done, skipped, failed, start, voxels, stats, description)
+        return _summary(bar, done, skipped, failed, start, voxels, stats, description, unit)
 
     token = uuid.uuid4().hex[:8]
     threads = _Threads(client, fixed=max_in_flight)
@@ -215,7 +215,7 @@ def run_blocks(
                     f"dask scheduler went away; {len(done_before) + done} blocks are "
                     "recorded done in the ledger — run again with --resume"
                 )
-    return _summary(bar, done, skipped, failed, start, voxels, stats, description)
+    return _summary(bar, done, skipped, failed, start, voxels, stats, description, unit)
 
 
 def _summary(
@@ -227,6 +227,7 @@ def _summary(
     voxels: int,
     stats: dict[str, float],
     description: str,
+    unit: str,
 ) -> RunSummary:
     seconds = time.perf_counter() - start
     summary = RunSummary(
@@ -237,6 +238,7 @@ def _summary(
         voxels_per_s=voxels / seconds if seconds > 0 else 0.0,
         stats_sum=stats,
         description=description,
+        unit=unit,
     )
     bar.print(str(summary))
     return summary

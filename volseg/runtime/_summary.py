@@ -53,6 +53,7 @@ class RunSummary:
     voxels_per_s: float = 0.0
     stats_sum: dict[str, float] = field(default_factory=dict)
     description: str = "run"
+    unit: str = "blocks"  #: what was run (blocks, runs)
 
     @property
     def total(self) -> int:
@@ -65,10 +66,13 @@ class RunSummary:
 
     def __str__(self) -> str:
         line = (
-            f"{self.description}: {self.done} blocks done, {self.skipped} skipped, "
-            f"{len(self.failed)} failed of {self.total} in {self.seconds:.1f} s "
-            f"({format_rate(self.voxels_per_s)})"
+            f"{self.description}: {self.done} {self.unit} done, {self.skipped} skipped, "
+            f"{len(self.failed)} failed of {self.total} in {self.seconds:.1f} s"
         )
+        if self.voxels_per_s:
+            line += f" ({format_rate(self.voxels_per_s)})"
+        if self.unit != "blocks":
+            return line  # failures are reported by the caller, by name
         if self.failed:
             shown = sorted(self.failed)[:5]
             more = f" and {len(self.failed) - len(shown)} more" if len(self.failed) > 5 else ""

@@ -23,6 +23,15 @@ from volseg.study._config import (
     make_study_config,
 )
 from volseg.study._crops import StudyResult, prepare_study, run_crop_study
+from volseg.study._inputs import (
+    InputStudyConfig,
+    InputStudyResult,
+    load_input_study_config,
+    plan_inputs,
+    prepare_inputs,
+    run_input_study,
+)
+from volseg.study._paired import Metric, metrics_for, paired_answer, paired_comparison
 from volseg.study._plan import Budget, Case, StudyRun, budget, plan_study, study_layout
 from volseg.study._tile_rule import (
     DEFAULT_IOU_TOLERANCE,
@@ -41,6 +50,9 @@ __all__ = [
     "Budget",
     "BudgetPolicy",
     "Case",
+    "InputStudyConfig",
+    "InputStudyResult",
+    "Metric",
     "StudyConfig",
     "StudyResult",
     "StudyRun",
@@ -48,11 +60,18 @@ __all__ = [
     "budget",
     "choose_tiling",
     "default_tiles",
+    "load_input_study_config",
     "load_study_config",
     "make_study_config",
+    "metrics_for",
+    "paired_answer",
+    "paired_comparison",
+    "plan_inputs",
     "plan_study",
+    "prepare_inputs",
     "prepare_study",
     "run_crop_study",
+    "run_input_study",
     "sample_slices",
     "study_layout",
     "study_tiles",

@@ -56,6 +56,7 @@ def _combine(summaries: list[RunSummary]) -> RunSummary | None:
         voxels_per_s=0.0,
         stats_sum=stats,
         description="study",
+        unit="runs",
     )
 
 

@@ -43,6 +43,24 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """One recipe of the inputs study: ``whole``, ``segmented`` or ``finetune``."""
+
+    recipe: str
+
+    @property
+    def name(self) -> str:
+        return self.recipe
+
+    @property
+    def key(self) -> str:
+        return self.recipe
+
+    def fields(self) -> dict[str, Any]:
+        return {"recipe": self.recipe}
+
+
+@dataclass(frozen=True)
 class Budget:
     """How much one run trains: optimizer ``steps`` over ``epochs`` (the last may be
     partial), ``crops_seen`` crops and ``pixels_seen`` pixels in all."""
@@ -62,7 +80,7 @@ class StudyRun:
     ``id`` is a stable integer from ``key``: the done ledger keeps it across grid changes.
     """
 
-    case: Case
+    case: Case | Recipe
     seed: int
     config: TrainConfig
     budget: Budget
@@ -103,8 +121,18 @@ def budget(config: StudyConfig, case: Case, *, batch_size: int, crop_pixels: flo
             assert config.pixels is not None
             steps = max(1, round(config.pixels / (batch_size * crop_pixels)))
         every = max(1, math.ceil(steps / config.validations))
+    return steps_budget(
+        steps, count=case.count, batch_size=batch_size, crop_pixels=crop_pixels, every=every
+    )
+
+
+def steps_budget(
+    steps: int, *, count: int, batch_size: int, crop_pixels: float, every: int | None
+) -> Budget:
+    """The :class:`Budget` of ``steps`` optimizer steps over epochs of ``count`` crops."""
+    per_epoch = math.ceil(count / batch_size)
     full, part = divmod(steps, per_epoch)
-    crops = full * case.count + min(case.count, part * batch_size)
+    crops = full * count + min(count, part * batch_size)
     return Budget(
         steps=steps,
         epochs=math.ceil(steps / per_epoch),

@@ -115,7 +115,7 @@ def curves(records: Sequence[dict[str, Any]], metric: str, title: str) -> Figure
     return fig
 
 
-def _overlay(
+def overlay_figure(
     record: dict[str, Any], out: Path, test_store: Path, *, cls: int, classes: list[str], label: str
 ) -> Figure:
     """raw | truth | prediction | overlay of the test image with the most ground truth
@@ -139,7 +139,7 @@ def _overlay(
     )
 
 
-def _md_table(frame: pd.DataFrame) -> str:
+def md_table(frame: pd.DataFrame) -> str:
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
@@ -191,7 +191,7 @@ def write_study_report(
     best_case, worst_case = ranked["case"].iloc[0], ranked["case"].iloc[-1]
     for label, case in (("best", best_case), ("worst", worst_case)):
         rec = min((r for r in records if r["case"] == case), key=lambda r: r["seed"])
-        fig = _overlay(rec, out, test_store, cls=cls, classes=classes, label=f"{label} case")
+        fig = overlay_figure(rec, out, test_store, cls=cls, classes=classes, label=f"{label} case")
         files[f"overlay_{label}"] = save_figure(fig, out / f"overlay_{label}.png")
     text = (
         answer(comparisons[0])
@@ -200,7 +200,8 @@ def write_study_report(
     )
     md = _markdown(config, rows, cases, comparisons, text, name, best_case, worst_case)
     (out / "report.md").write_text(md)
-    (out / "report.html").write_text(_html(md, cases, comparisons, rows))
+    tables = [cases, *(c.table for c in comparisons), rows]
+    (out / "report.html").write_text(html_page(md, tables, "Crop study"))
     files |= {"report": out / "report.md", "html": out / "report.html"}
     return files, text
 
@@ -247,7 +248,7 @@ def _markdown(
         "",
         "## Per case",
         "",
-        _md_table(cases[[c for c in show if c in cases.columns]]),
+        md_table(cases[[c for c in show if c in cases.columns]]),
         "",
     ]
     for comp in comparisons:
@@ -256,7 +257,7 @@ def _markdown(
             "",
             comp.test + ".",
             "",
-            _md_table(comp.table),
+            md_table(comp.table),
             "",
         ]
     lines += [
@@ -279,8 +280,9 @@ def _markdown(
     return "\n".join(lines)
 
 
-def _html(md: str, cases: pd.DataFrame, comparisons: list[Comparison], rows: pd.DataFrame) -> str:
-    """A self-contained page: the Markdown's headings and paragraphs, images and tables."""
+def html_page(md: str, tables: Sequence[pd.DataFrame], title: str) -> str:
+    """A self-contained page: the Markdown's headings, paragraphs and images, then
+    ``tables`` (the Markdown's own tables are left to them)."""
     body = []
     for block in md.split("\n\n"):
         block = block.strip()
@@ -292,12 +294,9 @@ def _html(md: str, cases: pd.DataFrame, comparisons: list[Comparison], rows: pd.
             src = block[block.index("(") + 1 : block.rindex(")")]
             body.append(f'<img src="{html.escape(src)}" style="max-width:100%">')
         elif block.startswith("|"):
-            continue  # tables come from pandas below
+            continue
         elif block:
             body.append(f"<p>{html.escape(block).replace(chr(10), '<br>')}</p>")
-    body.append("<h2>Tables</h2>" + cases.to_html(index=False, float_format="%.4f"))
-    for comp in comparisons:
-        body.append(f"<h3>{html.escape(comp.metric)}</h3>")
-        body.append(comp.table.to_html(index=False, float_format="%.4g"))
-    body.append("<h3>Every run</h3>" + rows.to_html(index=False, float_format="%.4g"))
-    return "<!doctype html><meta charset=utf-8><title>Crop study</title>" + "".join(body)
+    body.append("<h2>Tables</h2>")
+    body += [t.to_html(index=False, float_format="%.4g") for t in tables]
+    return f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title>" + "".join(body)

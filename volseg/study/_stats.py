@@ -16,13 +16,19 @@ N_BOOT = 10_000
 
 
 def case_table(
-    rows: pd.DataFrame, metrics: Sequence[str], *, confidence: float = 0.95
+    rows: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    by: Sequence[str] = ("size", "count"),
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """One row per case: ``n`` seeds and, per metric, mean, std (ddof 1) and the two-sided
-    Student-t ``confidence`` interval of the mean (NaN bounds with one seed)."""
+    """One row per case (the groups of ``by``): ``n`` seeds and, per metric, mean, std
+    (ddof 1) and the two-sided Student-t ``confidence`` interval of the mean (NaN bounds
+    with one seed)."""
     out = []
-    for (size, count), group in rows.groupby(["size", "count"], sort=False):
-        rec: dict[str, Any] = {"case": group["case"].iloc[0], "size": size, "count": count}
+    for values, group in rows.groupby(list(by), sort=False):
+        keys = values if isinstance(values, tuple) else (values,)
+        rec: dict[str, Any] = {"case": group["case"].iloc[0], **dict(zip(by, keys, strict=True))}
         rec["n"] = len(group)
         for m in metrics:
             v = group[m].astype(float).dropna().to_numpy()

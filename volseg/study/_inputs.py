@@ -1,0 +1,308 @@
+"""``volseg study inputs``: does training on segmented images differ from training on whole
+images? Recipes whole / segmented / pretrain-on-segmented-then-fine-tune, R seeds each,
+paired by seed, scored on whole and segmented test images."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from volseg.config import read_yaml_mapping, validated
+from volseg.errors import ConfigError
+from volseg.io import GROUND_TRUTH, VolumeStore, ingest
+from volseg.models import build_model, frozen_modules
+from volseg.runtime import RunLock, RunSummary
+from volseg.study._config import EXECUTION, make_train_config
+from volseg.study._execute import Executed, Execution, execute_runs
+from volseg.study._plan import Recipe, StudyRun, steps_budget
+from volseg.study._task import RunTask
+from volseg.study._testset import TestSet, check_held_out, prepare_test
+from volseg.train import (
+    DataConfig,
+    InputConfig,
+    SliceSet,
+    TrainConfig,
+    fill_value,
+    load_slices,
+    region_masks,
+)
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+RecipeName = Literal["whole", "segmented", "finetune"]
+#: Training options the inputs study sets per run (a recipe may not set them).
+_PER_RUN = ("train", "validation", "out", "seed", "max_steps", "inputs", "init", "freeze")
+#: The segmented copy of the test images (region kept, the rest the training fill value).
+SEGMENTED_TEST = "test_segmented.ome.zarr"
+
+
+class InputStudyConfig(BaseModel):
+    """Everything that decides an inputs study (see docs/study.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    train: DataConfig
+    validation: DataConfig | None = None
+    test: DataConfig
+    out: str = "out/study_inputs"
+    recipes: list[RecipeName] = Field(default_factory=lambda: list(get_args(RecipeName)))
+    seeds: int = Field(5, ge=2, le=100)
+    #: the segmented variant: region (objects dilated / mask) and fill value
+    segmented: InputConfig = InputConfig(variant="segmented")
+    #: what fine-tuning holds fixed: "encoder", "all-but-last" or module names
+    freeze: Literal["encoder", "all-but-last"] | list[str] = "encoder"
+    finetune_epochs: int | None = Field(None, ge=1)  #: default: the recipe's epochs
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    retries: int = Field(1, ge=0)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+
+    @field_validator("train", "validation", "test", mode="before")
+    @classmethod
+    def _data(cls, v: Any) -> Any:
+        return {"source": v} if isinstance(v, str | Path) else v
+
+    @field_validator("recipes")
+    @classmethod
+    def _recipes(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or not v:
+            raise ValueError("list each recipe once (whole, segmented, finetune)")
+        return v
+
+    @field_validator("recipe")
+    @classmethod
+    def _recipe(cls, v: dict[str, Any]) -> dict[str, Any]:
+        fixed = [k for k in _PER_RUN if k in v]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} is set by the study for each run")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> InputStudyConfig:
+        if self.segmented.variant != "segmented":
+            raise ValueError("segmented.variant must be segmented")
+        if "finetune" in self.recipes and "segmented" not in self.recipes:
+            raise ValueError("finetune starts from the segmented runs: add segmented to recipes")
+        if "whole" not in self.recipes:
+            raise ValueError("recipes must include whole: every recipe is compared with it")
+        return self
+
+    def recipe_config(self) -> TrainConfig:
+        return make_train_config(
+            {**self.recipe, "train": self.train, "validation": self.validation}, "recipe"
+        )
+
+    def to_yaml(self, path: Path) -> None:
+        import yaml
+
+        path.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
+
+
+def load_input_study_config(path: str | Path, **overrides: Any) -> InputStudyConfig:
+    """Read an inputs-study YAML (data paths relative to the file); ``overrides`` win."""
+    path = Path(path)
+    values = read_yaml_mapping(path, what="study config")
+    for key in ("train", "validation", "test"):
+        data = values.get(key)
+        if isinstance(data, str):
+            data = values[key] = {"source": data}
+        if isinstance(data, dict) and "source" in data and not Path(data["source"]).is_absolute():
+            data["source"] = str((path.parent / data["source"]).resolve())
+    mask = (values.get("segmented") or {}).get("mask")
+    if mask and (path.parent / mask).exists():
+        values["segmented"]["mask"] = str((path.parent / mask).resolve())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = validated(InputStudyConfig, values, what=f"inputs study config {path}")
+    config.recipe_config()
+    return config
+
+
+def plan_inputs(config: InputStudyConfig) -> list[list[StudyRun]]:
+    """The runs in two phases: whole and segmented, then finetune (it starts from the
+    segmented run of its seed). Seeds pair the recipes: the same crops, augmentation and
+    initialisation wherever the recipe allows."""
+    recipe = config.recipe_config()
+    root = Path(config.out).resolve() / "runs"
+    count, batch = recipe.crops, recipe.batch_size
+    crop_pixels = float(recipe.crop_size or 0) ** 2
+    first: list[StudyRun] = []
+    second: list[StudyRun] = []
+    for name in config.recipes:
+        for seed in range(config.seeds):
+            values: dict[str, Any] = {
+                **recipe.model_dump(),
+                "out": str(root / f"{name}-r{seed}" / "train"),
+                "seed": seed,
+            }
+            epochs = recipe.epochs
+            if name == "segmented":
+                values["inputs"] = config.segmented
+            if name == "finetune":
+                epochs = config.finetune_epochs or recipe.epochs
+                values["init"] = str(root / f"segmented-r{seed}" / "train" / "best.pt")
+                values["freeze"] = config.freeze
+            values["epochs"] = epochs
+            train = make_train_config(values, f"run {name}-r{seed}")
+            steps = epochs * math.ceil(count / batch)
+            b = steps_budget(
+                steps, count=count, batch_size=batch, crop_pixels=crop_pixels, every=None
+            )
+            run = StudyRun(Recipe(name), seed, train, b)
+            (second if name == "finetune" else first).append(run)
+    return [first, second] if second else [first]
+
+
+def _segmented_test(test: TestSet, config: InputStudyConfig, value: float, out: Path) -> Path:
+    """The test images with their region kept and the rest set to ``value``, as a store."""
+    store = VolumeStore.open(test.store)
+    image = np.asarray(store.image(0)[:], np.float32)
+    labels = np.asarray(store.labels(GROUND_TRUTH)[:])
+    names = [f"test z={z}" for z in range(image.shape[0])]
+    sset = SliceSet(list(image), list(labels), names, store.classes(GROUND_TRUTH), str(test.store))
+    masks = region_masks(sset, config.segmented)
+    segmented = np.stack([np.where(m, im, value) for im, m in zip(image, masks, strict=True)])
+    dtype = store.image(0).dtype
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        segmented = np.clip(np.rint(segmented), info.min, info.max)
+    path = out / SEGMENTED_TEST
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "image.npy", segmented.astype(dtype))
+        np.save(Path(tmp) / "labels.npy", labels)
+        ingest(
+            Path(tmp) / "image.npy",
+            path,
+            labels=Path(tmp) / "labels.npy",
+            classes=store.classes(GROUND_TRUTH),
+            overwrite=True,
+            progress=False,
+            num_workers=1,
+        )
+    return path
+
+
+@dataclass
+class InputStudyResult:
+    out: Path
+    runs: list[StudyRun]
+    records: list[dict[str, Any]]
+    failed: dict[str, str]
+    summary: RunSummary | None
+    files: dict[str, Path] = field(default_factory=dict)
+    answer: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and len(self.records) == len(self.runs)
+
+
+def prepare_inputs(
+    config: InputStudyConfig, *, progress: bool = True
+) -> tuple[list[list[StudyRun]], RunTask, dict[str, Any]]:
+    """Check every input before training (regions, masks, freeze) and plan the runs."""
+    recipe = config.recipe_config()
+    train_set = load_slices(recipe.train, in_channels=recipe.in_channels, classes=recipe.classes)
+    region_masks(train_set, config.segmented, store_slices=recipe.train.slices)
+    sets = {"training": train_set}
+    if recipe.validation is not None:
+        sets["validation"] = load_slices(
+            recipe.validation, in_channels=recipe.in_channels, classes=train_set.classes
+        )
+        region_masks(sets["validation"], config.segmented, store_slices=recipe.validation.slices)
+    if "finetune" in config.recipes:
+        model = build_model(
+            recipe.model,
+            in_channels=recipe.in_channels,
+            num_classes=train_set.num_classes,
+            **recipe.model_arguments,
+        )
+        frozen_modules(model, config.freeze)
+    if recipe.crop_size is not None and recipe.crop_size > min(min(s) for s in train_set.shapes):
+        raise ConfigError(
+            f"crop size {recipe.crop_size} px is larger than the training images; use at "
+            f"most {min(min(s) for s in train_set.shapes)} px"
+        )
+    phases = plan_inputs(config)
+    out = Path(config.out)
+    test = prepare_test(config.test, out, progress=progress)
+    check_held_out(test, sets)
+    value = fill_value([train_set], config.segmented)
+    segmented = _segmented_test(test, config, value, out)
+    scoring = {
+        "checkpoint": "best validation IoU of the class of interest",
+        "class_of_interest": recipe.class_of_interest,
+        "bf1_tolerance_px": recipe.bf1_tolerance,
+        "test_sets": ["whole", "segmented"],
+        "segmented_fill_value": value,
+    }
+    shared = recipe.resolved()
+    layout = {
+        "recipe": {k: v for k, v in shared.items() if k not in (*EXECUTION, *_PER_RUN)},
+        "data": {"train": shared["train"], "validation": shared["validation"]},
+        "segmented": config.segmented.model_dump(mode="json"),
+        "freeze": config.freeze,
+        "finetune_epochs": config.finetune_epochs,
+        "test": test.identity,
+        "scoring": scoring,
+    }
+    task = RunTask(
+        test_store=str(test.store.resolve()),
+        slices=test.slices,
+        classes=train_set.classes,
+        tolerance=recipe.bf1_tolerance,
+        device=recipe.device,
+        extra_tests=(("segmented", str(segmented.resolve())),),
+    )
+    return phases, task, layout
+
+
+def run_input_study(
+    config: InputStudyConfig,
+    *,
+    progress: bool = True,
+    overwrite: bool = False,
+    client: Client | None = None,
+) -> InputStudyResult:
+    """Run the inputs study ``config`` into ``config.out`` and write its report (resumable
+    run by run, like the crop study; fine-tuning runs start after the segmented ones)."""
+    out = Path(config.out)
+    if out.exists():
+        RunLock(out).ensure_free()
+    phases, task, layout = prepare_inputs(config, progress=progress)
+    runs = [r for phase in phases for r in phase]
+
+    def finish(executed: Executed) -> InputStudyResult:
+        result = InputStudyResult(out, runs, executed.records, executed.failed, executed.summary)
+        if executed.records:
+            from volseg.study._inputs_report import write_inputs_report
+
+            result.files, result.answer = write_inputs_report(config, result, Path(task.test_store))
+        return result
+
+    return execute_runs(
+        out,
+        phases,
+        task,
+        layout,
+        execution=Execution(
+            config.scheduler,
+            config.workers,
+            config.threads_per_worker,
+            config.retries,
+            config.recipe_config().device,
+        ),
+        write_config=lambda: config.to_yaml(out / "study.yaml"),
+        finish=finish,
+        progress=progress,
+        overwrite=overwrite,
+        client=client,
+    )
