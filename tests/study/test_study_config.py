@@ -134,3 +134,14 @@ def test_whole_images_of_different_shapes_need_batch_1(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"'full' with batch_size 8.*set recipe batch_size: 1"):
         plan_study(cfg, shapes=[(160, 160), (160, 200)])
     assert len(plan_study(cfg, shapes=[(160, 160), (160, 160)])) == 4 * 3
+
+
+def test_the_layout_holds_only_recipe_options_that_differ_from_the_defaults():
+    from volseg.study._plan import recipe_layout
+
+    plain = _config().recipe_config()
+    explicit = _config(recipe={"batch_size": 8, "lr": 0.001, "optimizer": "adam"}).recipe_config()
+    assert recipe_layout(plain, exclude=()) == recipe_layout(explicit, exclude=())
+    changed = _config(recipe={"batch_size": 8, "lr": 0.01}).recipe_config()
+    assert recipe_layout(changed, exclude=("train",))["lr"] == 0.01
+    assert "train" not in recipe_layout(changed, exclude=("train",))

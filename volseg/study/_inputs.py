@@ -20,7 +20,7 @@ from volseg.models import build_model, frozen_modules
 from volseg.runtime import RunLock, RunSummary
 from volseg.study._config import EXECUTION, make_train_config
 from volseg.study._execute import Executed, Execution, execute_runs
-from volseg.study._plan import Recipe, StudyRun, steps_budget
+from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
 from volseg.study._testset import TestSet, check_held_out, prepare_test
 from volseg.train import (
@@ -244,10 +244,9 @@ def prepare_inputs(
         "test_sets": ["whole", "segmented"],
         "segmented_fill_value": value,
     }
-    shared = recipe.resolved()
     layout = {
-        "recipe": {k: v for k, v in shared.items() if k not in (*EXECUTION, *_PER_RUN)},
-        "data": {"train": shared["train"], "validation": shared["validation"]},
+        "recipe": recipe_layout(recipe, exclude=(*EXECUTION, *_PER_RUN)),
+        "data": data_layout(recipe),
         "segmented": config.segmented.model_dump(mode="json"),
         "freeze": config.freeze,
         "finetune_epochs": config.finetune_epochs,

@@ -212,10 +212,9 @@ def study_layout(
     """What every run's result rests on, grid aside: the shared recipe and data, the budget
     policy, the test images and the scoring. Stored with the done ledger: a study whose
     layout changed is refused (naming what changed); a larger grid only adds runs."""
-    recipe = config.recipe_config().resolved()
     return {
-        "recipe": {k: v for k, v in recipe.items() if k not in (*EXECUTION, *PER_RUN)},
-        "data": {"train": recipe["train"], "validation": recipe["validation"]},
+        "recipe": recipe_layout(config.recipe_config(), exclude=(*EXECUTION, *PER_RUN)),
+        "data": data_layout(config.recipe_config()),
         "budget": {
             "policy": config.budget,
             **{k: getattr(config, k) for k in ("epochs", "steps", "pixels", "validations")},
@@ -223,3 +222,16 @@ def study_layout(
         "test": test_identity,
         "scoring": scoring,
     }
+
+
+def recipe_layout(recipe: TrainConfig, *, exclude: Sequence[str]) -> dict[str, Any]:
+    """The recipe options that differ from :class:`TrainConfig`'s defaults (so a volseg
+    that adds an option keeps finished studies resumable), ``exclude`` left out."""
+    values = recipe.model_dump(mode="json", exclude_defaults=True)
+    return {k: v for k, v in values.items() if k not in exclude}
+
+
+def data_layout(recipe: TrainConfig) -> dict[str, Any]:
+    """The training and validation data of a recipe."""
+    values = recipe.resolved()
+    return {"train": values["train"], "validation": values["validation"]}
