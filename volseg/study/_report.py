@@ -19,6 +19,7 @@ from volseg.evaluate import open_label_volume
 from volseg.study._config import StudyConfig
 from volseg.study._stats import Comparison, answer, case_table, compare_to_best
 from volseg.study._task import TEST_OUTPUT
+from volseg.train import DataConfig
 from volseg.viz import comparison_figure, save_figure
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def _grid(
         i, j = sizes.index(str(row["size"])), counts.index(int(row["count"]))
         mean, lo, hi = row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
         values[i, j] = mean
-        ci = f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "(1 seed)"
+        # every heatmap metric lies in [0, 1]: the interval is shown clipped to it
+        ci = f"[{max(lo, 0.0):.3f}, {min(hi, 1.0):.3f}]" if np.isfinite(lo) else "(1 seed)"
         text[i][j] = f"{mean:.3f}\n{ci}"
     return values, text
 
@@ -62,7 +64,8 @@ def heatmaps(
     cases: pd.DataFrame, metrics: dict[str, str], sizes: list[str], counts: list[int]
 ) -> Figure:
     """One heatmap per metric: crop size (rows) x crop count (columns), the mean over seeds
-    in each cell with its 95 % CI beneath."""
+    in each cell with its 95 % CI beneath (clipped to [0, 1]; "(1 seed)" when only one
+    seed has a value)."""
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(4.2 * len(metrics) + 0.6, 0.9 * len(sizes) + 1.8)
     )
@@ -206,6 +209,12 @@ def write_study_report(
     return files, text
 
 
+def _data_text(data: DataConfig) -> str:
+    if data.slices is None:
+        return data.source
+    return f"{data.source} (images {', '.join(map(str, data.slices))})"
+
+
 def _markdown(
     config: StudyConfig,
     rows: pd.DataFrame,
@@ -236,8 +245,8 @@ def _markdown(
         f"{', '.join(map(str, config.counts))} x {config.seeds} seeds = {len(rows)} runs "
         f"finished; model {recipe.model}, batch {recipe.batch_size}, lr {recipe.lr:g}, "
         f"class weights {recipe.class_weights}.",
-        f"- Data: train {config.train.source}, validation "
-        f"{config.validation.source if config.validation else '(none)'} (model selection: "
+        f"- Data: train {_data_text(config.train)}, validation "
+        f"{_data_text(config.validation) if config.validation else '(none)'} (model selection: "
         f"best validation IoU of {name}), test {config.test.source} (held out; scored by "
         f"`volseg segment` + `volseg evaluate`, BF1 at {recipe.bf1_tolerance:g} px).",
         f"- Best case: **{best}**; worst: **{worst}** (mean test IoU of {name}).",
