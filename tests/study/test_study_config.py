@@ -145,3 +145,22 @@ def test_the_layout_holds_only_recipe_options_that_differ_from_the_defaults():
     changed = _config(recipe={"batch_size": 8, "lr": 0.01}).recipe_config()
     assert recipe_layout(changed, exclude=("train",))["lr"] == 0.01
     assert "train" not in recipe_layout(changed, exclude=("train",))
+
+
+def test_test_slices_of_a_store_are_copied_out_with_their_ground_truth(study_data, tmp_path):
+    import numpy as np
+
+    from volseg.io import VolumeStore, ingest
+    from volseg.study._testset import prepare_test
+    from volseg.train import DataConfig
+
+    source = tmp_path / "vol.zarr"
+    ingest(study_data / "train", source, classes=["bg", "dendrite"], progress=False)
+    test = prepare_test(DataConfig(source=str(source), slices=[1, 4]), tmp_path / "out")
+    assert test.slices is None and test.depth == 2 and test.identity["slices"] == [1, 4]
+    got, src = VolumeStore.open(test.store), VolumeStore.open(source)
+    assert np.array_equal(got.image(0)[:], src.image(0)[[1, 4]])
+    assert np.array_equal(got.labels("ground_truth")[:], src.labels("ground_truth")[[1, 4]])
+    assert got.classes("ground_truth") == ["bg", "dendrite"]
+    with pytest.raises(ConfigError, match=r"test slice 9 is outside"):
+        prepare_test(DataConfig(source=str(source), slices=[9]), tmp_path / "out")

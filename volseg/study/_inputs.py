@@ -5,7 +5,6 @@ paired by seed, scored on whole and segmented test images."""
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -15,14 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from volseg.config import read_yaml_mapping, validated
 from volseg.errors import ConfigError
-from volseg.io import GROUND_TRUTH, VolumeStore, ingest
+from volseg.io import GROUND_TRUTH, VolumeStore
 from volseg.models import build_model, frozen_modules
 from volseg.runtime import RunLock, RunSummary
 from volseg.study._config import EXECUTION, make_train_config
 from volseg.study._execute import Executed, Execution, execute_runs
 from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
-from volseg.study._testset import TestSet, check_held_out, prepare_test
+from volseg.study._testset import TestSet, check_held_out, prepare_test, write_test_store
 from volseg.train import (
     DataConfig,
     InputConfig,
@@ -174,20 +173,13 @@ def _segmented_test(test: TestSet, config: InputStudyConfig, value: float, out: 
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         segmented = np.clip(np.rint(segmented), info.min, info.max)
-    path = out / SEGMENTED_TEST
-    with tempfile.TemporaryDirectory() as tmp:
-        np.save(Path(tmp) / "image.npy", segmented.astype(dtype))
-        np.save(Path(tmp) / "labels.npy", labels)
-        ingest(
-            Path(tmp) / "image.npy",
-            path,
-            labels=Path(tmp) / "labels.npy",
-            classes=store.classes(GROUND_TRUTH),
-            overwrite=True,
-            progress=False,
-            num_workers=1,
-        )
-    return path
+    return write_test_store(
+        segmented.astype(dtype),
+        labels,
+        out / SEGMENTED_TEST,
+        classes=store.classes(GROUND_TRUTH),
+        voxel_size=store.voxel_size,
+    )
 
 
 @dataclass

@@ -4,6 +4,7 @@ no image with the training or validation data."""
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,29 @@ def prepare_test(data: DataConfig, out: Path, *, progress: bool = True) -> TestS
                 f"test labels must be the store's labels/{GROUND_TRUTH}, got {data.labels!r}"
             )
         path = source
+        if data.slices is not None:  # only the test slices are segmented: copy them out
+            depth = int(store.image(0).shape[0])
+            bad = [z for z in data.slices if not 0 <= z < depth]
+            if bad:
+                raise ConfigError(
+                    f"test slice {bad[0]} is outside {source}'s slices 0..{depth - 1}"
+                )
+            zs = list(data.slices)
+            path = write_test_store(
+                np.stack([np.asarray(store.image(0)[z]) for z in zs]),
+                np.stack([np.asarray(store.labels(GROUND_TRUTH)[z]) for z in zs]),
+                out / TEST_STORE,
+                classes=store.classes(GROUND_TRUTH),
+                voxel_size=store.voxel_size,
+            )
+            digests = [_digest(np.asarray(store.image(0)[z])) for z in zs]
+            identity = {
+                "source": str(source.resolve()),
+                "slices": zs,
+                "sha256": digests,
+                "classes": store.classes(GROUND_TRUTH),
+            }
+            return TestSet(store=path, slices=None, depth=len(zs), identity=identity)
     else:
         if not (source / "labels").is_dir():
             raise InputError(
@@ -105,3 +129,29 @@ def check_held_out(test: TestSet, sets: dict[str, SliceSet]) -> None:
                     f"test image {z} of {test.identity['source']} is also {role} image "
                     f"{name}; test images must be held out of training and validation"
                 )
+
+
+def write_test_store(
+    image: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    *,
+    classes: list[str] | None,
+    voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> Path:
+    """A complete store at ``path`` (replaced) holding ``image`` and its ground truth."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "image.npy", image)
+        np.save(Path(tmp) / "labels.npy", labels)
+        ingest(
+            Path(tmp) / "image.npy",
+            path,
+            labels=Path(tmp) / "labels.npy",
+            classes=classes,
+            voxel_size=voxel_size,
+            overwrite=True,
+            progress=False,
+            num_workers=1,
+        )
+    return path
