@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
+
 from volseg._files import write_atomically
 from volseg.evaluate import Evaluation, evaluate_volumes, open_label_volume
 from volseg.models import load_checkpoint
@@ -54,6 +56,13 @@ class RunTask:
     extra_tests: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, run: StudyRun) -> dict[str, Any]:
+        # dask work inside the run (e.g. class frequencies of a store) stays in this task:
+        # on the cluster's scheduler it would secede, and the worker would start the next
+        # run beside this one (two trainings sharing one process's torch RNG and threads)
+        with dask.config.set(scheduler="synchronous"):
+            return self._run(run)
+
+    def _run(self, run: StudyRun) -> dict[str, Any]:
         folder = run.folder
         folder.mkdir(parents=True, exist_ok=True)
         (folder / RESULT).unlink(missing_ok=True)  # a rerun replaces a stale record first
