@@ -119,3 +119,30 @@ def test_a_failing_run_is_retried_then_reported_while_the_others_finish(study_ya
     assert list(result.failed) == ["s64-n8-r0"] and "FileExistsError" in result.failed["s64-n8-r0"]
     assert [r["run"] for r in result.records] == ["s64-n4-r0"]
     assert (Path(cfg.out) / "report.md").is_file()
+
+
+def test_runs_on_store_data_never_run_beside_each_other_in_one_worker(
+    study_yaml, study_data, tmp_path, client
+):
+    # a store's class frequencies are a dask computation inside the run: on the cluster it
+    # would secede the task and the worker would start further runs beside it
+    from volseg.io import ingest
+
+    store = tmp_path / "train.zarr"
+    ingest(study_data / "train", store, classes=["bg", "dendrite"], progress=False)
+    cfg = load_study_config(
+        study_yaml(
+            train={"source": str(store), "slices": [0, 1, 2, 3, 4, 5]},
+            sizes=[64],
+            counts=[4, 8, 12],
+            seeds=2,
+        )
+    )
+    result = run_crop_study(cfg, progress=False, client=client)
+    assert result.ok and len(result.records) == 6
+    spans = [
+        ((d / "train" / "config.yaml").stat().st_mtime, (d / "result.json").stat().st_mtime)
+        for d in (Path(cfg.out) / "runs").iterdir()
+    ]
+    most = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
+    assert most <= sum(client.nthreads().values())  # one run per worker thread at a time
