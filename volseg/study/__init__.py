@@ -22,10 +22,10 @@ from volseg.study._config import (
     load_study_config,
     make_study_config,
 )
-from volseg.study._crops import StudyResult, prepare_study, run_crop_study
+from volseg.study._crops import prepare_study, run_crop_study
+from volseg.study._execute import StudyResult
 from volseg.study._inputs import (
     InputStudyConfig,
-    InputStudyResult,
     load_input_study_config,
     plan_inputs,
     prepare_inputs,
@@ -51,7 +51,6 @@ __all__ = [
     "BudgetPolicy",
     "Case",
     "InputStudyConfig",
-    "InputStudyResult",
     "Metric",
     "StudyConfig",
     "StudyResult",

@@ -30,7 +30,44 @@ PER_RUN = ("train", "validation", "out", "crop_size", "crops", "seed", "max_step
 EXECUTION = ("out", "device", "threads")
 
 
-class StudyConfig(BaseModel):
+class StudyBase(BaseModel):
+    """What every study has: data (train, validation for model selection, held-out test),
+    the output folder, the shared training recipe, retries, the significance level and
+    where the runs execute."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    train: DataConfig
+    validation: DataConfig | None = None
+    test: DataConfig
+    out: str = "out/study"
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    retries: int = Field(1, ge=0)  #: extra attempts of a failing run
+    #: the significance level of the comparisons
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+
+    @field_validator("train", "validation", "test", mode="before")
+    @classmethod
+    def _data(cls, v: Any) -> Any:
+        return {"source": v} if isinstance(v, str | Path) else v
+
+    def recipe_config(self) -> TrainConfig:
+        """The shared recipe as a validated :class:`TrainConfig` (per-run fields neutral)."""
+        return make_train_config(
+            {**self.recipe, "train": self.train, "validation": self.validation}, "recipe"
+        )
+
+    def resolved(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
+
+
+class StudyConfig(StudyBase):
     """Everything that decides a crop study.
 
     ``recipe`` holds the training options shared by every run (any :class:`TrainConfig`
@@ -38,11 +75,6 @@ class StudyConfig(BaseModel):
     with ``epochs``/``steps``/``pixels`` decides how much each run trains.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    train: DataConfig
-    validation: DataConfig | None = None
-    test: DataConfig
     out: str = "out/study_crops"
     sizes: list[CropSize] = Field(default_factory=lambda: list(DEFAULT_SIZES))
     counts: list[int] = Field(default_factory=lambda: list(DEFAULT_COUNTS))
@@ -53,18 +85,6 @@ class StudyConfig(BaseModel):
     pixels: int | None = Field(None, ge=1)  #: the ``pixels`` budget: training pixels per run
     #: validation points per run under the steps/pixels budgets (epochs: after each epoch)
     validations: int = Field(8, ge=1)
-    recipe: dict[str, Any] = Field(default_factory=dict)
-    retries: int = Field(1, ge=0)  #: extra attempts of a failing run
-    #: the significance level of the comparison with the best case
-    alpha: float = Field(0.05, gt=0.0, lt=1.0)
-    scheduler: str | None = None
-    workers: int | None = Field(None, ge=1)
-    threads_per_worker: int | None = Field(None, ge=1)
-
-    @field_validator("train", "validation", "test", mode="before")
-    @classmethod
-    def _data(cls, v: Any) -> Any:
-        return {"source": v} if isinstance(v, str | Path) else v
 
     @field_validator("sizes")
     @classmethod
@@ -110,18 +130,6 @@ class StudyConfig(BaseModel):
         if self.budget in need and need[self.budget] is None:
             raise ValueError(f"budget: {self.budget} needs {self.budget}: N (per run)")
         return self
-
-    def recipe_config(self) -> TrainConfig:
-        """The shared recipe as a validated :class:`TrainConfig` (per-run fields neutral)."""
-        return make_train_config(
-            {**self.recipe, "train": self.train, "validation": self.validation}, "recipe"
-        )
-
-    def resolved(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    def to_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.resolved(), sort_keys=False))
 
 
 def make_train_config(values: dict[str, Any], where: str) -> TrainConfig:

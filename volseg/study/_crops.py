@@ -3,14 +3,13 @@ on held-out test images, then the statistics and the report. Resumable run by ru
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from volseg.errors import ConfigError
-from volseg.runtime import RunLock, RunSummary
+from volseg.runtime import RunLock
 from volseg.study._config import StudyConfig
-from volseg.study._execute import Executed, Execution, execute_runs
+from volseg.study._execute import Executed, Execution, StudyResult, execute_runs
 from volseg.study._plan import StudyRun, plan_study, study_layout
 from volseg.study._task import RunTask
 from volseg.study._testset import check_held_out, prepare_test
@@ -18,24 +17,6 @@ from volseg.train import load_slices
 
 if TYPE_CHECKING:
     from distributed import Client
-
-
-@dataclass
-class StudyResult:
-    """How a study ended: the runs planned, their records (finished runs only), the runs
-    that failed (key: error) and the report's files."""
-
-    out: Path
-    runs: list[StudyRun]
-    records: list[dict[str, Any]]
-    failed: dict[str, str]
-    summary: RunSummary | None
-    files: dict[str, Path] = field(default_factory=dict)
-    answer: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and len(self.records) == len(self.runs)
 
 
 def prepare_study(

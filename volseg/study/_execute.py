@@ -5,7 +5,7 @@ the finished runs collected. Every study (crops, inputs) executes through here."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,6 +39,24 @@ class Executed:
     records: list[dict[str, Any]]
     failed: dict[str, str]
     summary: RunSummary | None
+
+
+@dataclass
+class StudyResult:
+    """How a study ended: the runs planned, their records (finished runs only), the runs
+    that failed (key: error), what the runner did, the report's files and the answer."""
+
+    out: Path
+    runs: list[StudyRun]
+    records: list[dict[str, Any]]
+    failed: dict[str, str]
+    summary: RunSummary | None
+    files: dict[str, Path] = field(default_factory=dict)
+    answer: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and len(self.records) == len(self.runs)
 
 
 def _combine(summaries: list[RunSummary]) -> RunSummary | None:

@@ -5,28 +5,25 @@ paired by seed, scored on whole and segmented test images."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from volseg.config import read_yaml_mapping, validated
 from volseg.errors import ConfigError
 from volseg.io import GROUND_TRUTH, VolumeStore
 from volseg.models import build_model, frozen_modules
-from volseg.runtime import RunLock, RunSummary
-from volseg.study._config import EXECUTION, make_train_config
-from volseg.study._execute import Executed, Execution, execute_runs
+from volseg.runtime import RunLock
+from volseg.study._config import EXECUTION, StudyBase, make_train_config
+from volseg.study._execute import Executed, Execution, StudyResult, execute_runs
 from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
 from volseg.study._testset import TestSet, check_held_out, prepare_test, write_test_store
 from volseg.train import (
-    DataConfig,
     InputConfig,
     SliceSet,
-    TrainConfig,
     fill_value,
     load_slices,
     region_masks,
@@ -42,14 +39,9 @@ _PER_RUN = ("train", "validation", "out", "seed", "max_steps", "inputs", "init",
 SEGMENTED_TEST = "test_segmented.ome.zarr"
 
 
-class InputStudyConfig(BaseModel):
+class InputStudyConfig(StudyBase):
     """Everything that decides an inputs study (see docs/study.md)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    train: DataConfig
-    validation: DataConfig | None = None
-    test: DataConfig
     out: str = "out/study_inputs"
     recipes: list[RecipeName] = Field(default_factory=lambda: list(get_args(RecipeName)))
     seeds: int = Field(5, ge=2, le=100)
@@ -58,17 +50,6 @@ class InputStudyConfig(BaseModel):
     #: what fine-tuning holds fixed: "encoder", "all-but-last" or module names
     freeze: Literal["encoder", "all-but-last"] | list[str] = "encoder"
     finetune_epochs: int | None = Field(None, ge=1)  #: default: the recipe's epochs
-    recipe: dict[str, Any] = Field(default_factory=dict)
-    retries: int = Field(1, ge=0)
-    alpha: float = Field(0.05, gt=0.0, lt=1.0)
-    scheduler: str | None = None
-    workers: int | None = Field(None, ge=1)
-    threads_per_worker: int | None = Field(None, ge=1)
-
-    @field_validator("train", "validation", "test", mode="before")
-    @classmethod
-    def _data(cls, v: Any) -> Any:
-        return {"source": v} if isinstance(v, str | Path) else v
 
     @field_validator("recipes")
     @classmethod
@@ -94,16 +75,6 @@ class InputStudyConfig(BaseModel):
         if "whole" not in self.recipes:
             raise ValueError("recipes must include whole: every recipe is compared with it")
         return self
-
-    def recipe_config(self) -> TrainConfig:
-        return make_train_config(
-            {**self.recipe, "train": self.train, "validation": self.validation}, "recipe"
-        )
-
-    def to_yaml(self, path: Path) -> None:
-        import yaml
-
-        path.write_text(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
 
 
 def load_input_study_config(path: str | Path, **overrides: Any) -> InputStudyConfig:
@@ -182,21 +153,6 @@ def _segmented_test(test: TestSet, config: InputStudyConfig, value: float, out: 
     )
 
 
-@dataclass
-class InputStudyResult:
-    out: Path
-    runs: list[StudyRun]
-    records: list[dict[str, Any]]
-    failed: dict[str, str]
-    summary: RunSummary | None
-    files: dict[str, Path] = field(default_factory=dict)
-    answer: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and len(self.records) == len(self.runs)
-
-
 def prepare_inputs(
     config: InputStudyConfig, *, progress: bool = True
 ) -> tuple[list[list[StudyRun]], RunTask, dict[str, Any]]:
@@ -262,7 +218,7 @@ def run_input_study(
     progress: bool = True,
     overwrite: bool = False,
     client: Client | None = None,
-) -> InputStudyResult:
+) -> StudyResult:
     """Run the inputs study ``config`` into ``config.out`` and write its report (resumable
     run by run, like the crop study; fine-tuning runs start after the segmented ones)."""
     out = Path(config.out)
@@ -271,8 +227,8 @@ def run_input_study(
     phases, task, layout = prepare_inputs(config, progress=progress)
     runs = [r for phase in phases for r in phase]
 
-    def finish(executed: Executed) -> InputStudyResult:
-        result = InputStudyResult(out, runs, executed.records, executed.failed, executed.summary)
+    def finish(executed: Executed) -> StudyResult:
+        result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
         if executed.records:
             from volseg.study._inputs_report import write_inputs_report
 

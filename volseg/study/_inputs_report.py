@@ -22,7 +22,8 @@ from volseg.viz import save_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from volseg.study._inputs import InputStudyConfig, InputStudyResult
+    from volseg.study._execute import StudyResult
+    from volseg.study._inputs import InputStudyConfig
 
 RECIPE_TEXT = {
     "whole": "trained on whole images",
@@ -84,7 +85,7 @@ def box_plots(rows: pd.DataFrame, metrics: Sequence[Metric]) -> Figure:
 
 
 def write_inputs_report(
-    config: InputStudyConfig, result: InputStudyResult, test_store: Path
+    config: InputStudyConfig, result: StudyResult, test_store: Path
 ) -> tuple[dict[str, Path], str]:
     """Tables, figures and ``report.md``/``report.html`` in ``result.out``; the answer."""
     out, records = result.out, result.records

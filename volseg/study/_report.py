@@ -25,7 +25,7 @@ from volseg.viz import comparison_figure, save_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from volseg.study._crops import StudyResult
+    from volseg.study._execute import StudyResult
 
 #: What the report calls each budget policy.
 POLICY_TEXT = {
