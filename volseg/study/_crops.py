@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from volseg.errors import ConfigError
 from volseg.runtime import RunLock
 from volseg.study._config import StudyConfig
-from volseg.study._execute import Executed, Execution, StudyResult, execute_runs
+from volseg.study._execute import Executed, StudyResult, execute_runs
 from volseg.study._plan import StudyRun, plan_study, study_layout
 from volseg.study._task import RunTask
 from volseg.study._testset import check_held_out, prepare_test
@@ -95,18 +95,10 @@ def run_crop_study(
         return result
 
     return execute_runs(
-        out,
+        config,
         [runs],
         task,
         layout,
-        execution=Execution(
-            config.scheduler,
-            config.workers,
-            config.threads_per_worker,
-            config.retries,
-            config.recipe_config().device,
-        ),
-        write_config=lambda: config.to_yaml(out / "study.yaml"),
         finish=finish,
         progress=progress,
         overwrite=overwrite,

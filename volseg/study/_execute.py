@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from volseg.models import resolve_device
 from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
+from volseg.study._config import StudyBase
 from volseg.study._plan import StudyRun
 from volseg.study._task import RunTask, read_result
 
@@ -79,24 +80,31 @@ def _combine(summaries: list[RunSummary]) -> RunSummary | None:
 
 
 def execute_runs(
-    out: Path,
+    config: StudyBase,
     phases: Sequence[Sequence[StudyRun]],
     task: RunTask,
     layout: dict[str, Any],
     *,
-    execution: Execution,
-    write_config: Callable[[], None],
     finish: Callable[[Executed], T],
     progress: bool = True,
     overwrite: bool = False,
     client: Client | None = None,
 ) -> T:
-    """Run every run not yet done, phase after phase, then ``finish(executed)`` under the
-    study's lock (the report). A run is done when its record is written and the ledger
+    """Run every run of ``config`` not yet done, phase after phase, into ``config.out`` (its
+    resolved config as ``study.yaml``), then ``finish(executed)`` under the study's lock
+    (the report). A run is done when its record is written and the ledger
     marks it; the ledger refuses a changed ``layout`` (naming the keys) unless
     ``overwrite`` resets it. A failing run is retried ``execution.retries`` times, then
     reported while the others finish; a run of a later phase whose input failed fails too.
     """
+    out = Path(config.out)
+    execution = Execution(
+        config.scheduler,
+        config.workers,
+        config.threads_per_worker,
+        config.retries,
+        config.recipe_config().device,
+    )
     resources = {"GPU": 1} if resolve_device(execution.device).type == "cuda" else None
     runs = [r for phase in phases for r in phase]
     with RunLock(out):
@@ -104,7 +112,7 @@ def execute_runs(
         if overwrite and ledger.exists:
             ledger.reset()
         ledger.start(layout, resume=True)
-        write_config()
+        config.to_yaml(out / "study.yaml")
         summaries: list[RunSummary] = []
         if any(r.id not in ledger.done() for r in runs):
             handle = None

@@ -17,7 +17,7 @@ from volseg.io import GROUND_TRUTH, VolumeStore
 from volseg.models import build_model, frozen_modules
 from volseg.runtime import RunLock
 from volseg.study._config import EXECUTION, StudyBase, make_train_config
-from volseg.study._execute import Executed, Execution, StudyResult, execute_runs
+from volseg.study._execute import Executed, StudyResult, execute_runs
 from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
 from volseg.study._testset import TestSet, check_held_out, prepare_test, write_test_store
@@ -236,18 +236,10 @@ def run_input_study(
         return result
 
     return execute_runs(
-        out,
+        config,
         phases,
         task,
         layout,
-        execution=Execution(
-            config.scheduler,
-            config.workers,
-            config.threads_per_worker,
-            config.retries,
-            config.recipe_config().device,
-        ),
-        write_config=lambda: config.to_yaml(out / "study.yaml"),
         finish=finish,
         progress=progress,
         overwrite=overwrite,
