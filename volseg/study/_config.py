@@ -143,7 +143,9 @@ def make_study_config(values: dict[str, Any], *, where: str = "config") -> Study
     return config
 
 
-def _absolute(data: Any, base: Path) -> Any:
+def absolute_data(data: Any, base: Path) -> Any:
+    """A data entry (a path, or a mapping with ``source``) with its source made absolute
+    relative to ``base`` (the config file's folder)."""
     if isinstance(data, str):
         data = {"source": data}
     if isinstance(data, dict) and "source" in data:
@@ -167,13 +169,13 @@ def load_study_config(path: str | Path, **overrides: Any) -> StudyConfig:
     base = path.parent
     for key in ("train", "validation", "test"):
         if values.get(key) is not None:
-            values[key] = _absolute(values[key], base)
+            values[key] = absolute_data(values[key], base)
     if isinstance(values.get("recipe"), str):
         recipe_path = (base / values["recipe"]).resolve()
         recipe = read_yaml_mapping(recipe_path, what=f"recipe (named in {path})")
         for key in ("train", "validation"):
             if key in recipe and key not in values:
-                values[key] = _absolute(recipe[key], recipe_path.parent)
+                values[key] = absolute_data(recipe[key], recipe_path.parent)
         values["recipe"] = {
             k: v for k, v in recipe.items() if k not in (*PER_RUN, "epochs", "classes")
         } | ({"classes": recipe["classes"]} if "classes" in recipe else {})

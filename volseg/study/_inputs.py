@@ -5,6 +5,7 @@ paired by seed, scored on whole and segmented test images."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -16,7 +17,7 @@ from volseg.errors import ConfigError
 from volseg.io import GROUND_TRUTH, VolumeStore
 from volseg.models import build_model, frozen_modules
 from volseg.runtime import RunLock
-from volseg.study._config import EXECUTION, StudyBase, make_train_config
+from volseg.study._config import EXECUTION, StudyBase, absolute_data, make_train_config
 from volseg.study._execute import Executed, StudyResult, execute_runs
 from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
@@ -82,11 +83,8 @@ def load_input_study_config(path: str | Path, **overrides: Any) -> InputStudyCon
     path = Path(path)
     values = read_yaml_mapping(path, what="study config")
     for key in ("train", "validation", "test"):
-        data = values.get(key)
-        if isinstance(data, str):
-            data = values[key] = {"source": data}
-        if isinstance(data, dict) and "source" in data and not Path(data["source"]).is_absolute():
-            data["source"] = str((path.parent / data["source"]).resolve())
+        if values.get(key) is not None:
+            values[key] = absolute_data(values[key], path.parent)
     mask = (values.get("segmented") or {}).get("mask")
     if mask and (path.parent / mask).exists():
         values["segmented"]["mask"] = str((path.parent / mask).resolve())
@@ -96,14 +94,18 @@ def load_input_study_config(path: str | Path, **overrides: Any) -> InputStudyCon
     return config
 
 
-def plan_inputs(config: InputStudyConfig) -> list[list[StudyRun]]:
+def plan_inputs(
+    config: InputStudyConfig, *, shapes: Sequence[tuple[int, int]]
+) -> list[list[StudyRun]]:
     """The runs in two phases: whole and segmented, then finetune (it starts from the
     segmented run of its seed). Seeds pair the recipes: the same crops, augmentation and
     initialisation wherever the recipe allows."""
     recipe = config.recipe_config()
     root = Path(config.out).resolve() / "runs"
     count, batch = recipe.crops, recipe.batch_size
-    crop_pixels = float(recipe.crop_size or 0) ** 2
+    # whole images count by their mean area, as in the crop study
+    mean_area = sum(h * w for h, w in shapes) / len(shapes)
+    crop_pixels = float(recipe.crop_size) ** 2 if recipe.crop_size else mean_area
     first: list[StudyRun] = []
     second: list[StudyRun] = []
     for name in config.recipes:
@@ -179,7 +181,7 @@ def prepare_inputs(
             f"crop size {recipe.crop_size} px is larger than the training images; use at "
             f"most {min(min(s) for s in train_set.shapes)} px"
         )
-    phases = plan_inputs(config)
+    phases = plan_inputs(config, shapes=train_set.shapes)
     out = Path(config.out)
     test = prepare_test(config.test, out, progress=progress)
     check_held_out(test, sets)
