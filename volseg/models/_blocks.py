@@ -6,6 +6,7 @@ import itertools
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from volseg.errors import ConfigError
@@ -77,9 +78,9 @@ class EncoderStage(nn.Module):
         self.convs = nn.Sequential(*(ConvBNReLU(a, b) for a, b in itertools.pairwise(channels)))
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2, return_indices=True)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Size]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
         x = self.convs(x)
-        size = x.shape[-2:]
+        size = [x.shape[-2], x.shape[-1]]  # a list, not torch.Size: TorchScript compiles it
         pooled, indices = self.pool(x)
         return pooled, indices, size
 
@@ -95,9 +96,9 @@ class DecoderStage(nn.Module):
 
     def __init__(self, channels: list[int]) -> None:
         super().__init__()
-        self.unpool = nn.MaxUnpool2d(kernel_size=2, stride=2)
         self.convs = nn.Sequential(*(ConvBNReLU(a, b) for a, b in itertools.pairwise(channels)))
 
-    def forward(self, x: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
-        x = self.unpool(x, indices, output_size=size)
+    def forward(self, x: torch.Tensor, indices: torch.Tensor, size: list[int]) -> torch.Tensor:
+        # The function, not nn.MaxUnpool2d: that module does not compile with torch.jit.script.
+        x = F.max_unpool2d(x, indices, kernel_size=2, stride=2, output_size=size)
         return self.convs(x)

@@ -82,11 +82,13 @@ class SegNet(SegmentationModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, num_classes, H, W)`` of images ``(N, in_channels, H, W)``."""
-        skips: list[tuple[torch.Tensor, torch.Size]] = []
+        skips: list[tuple[torch.Tensor, list[int]]] = []
         for enc in self.encoders:
             x, indices, size = enc(x)
             skips.append((indices, size))
-        for dec, (indices, size) in zip(self.decoders, reversed(skips), strict=True):
+        # Indexing, not zip(reversed(...)): the forward compiles with torch.jit.script.
+        for i, dec in enumerate(self.decoders):
+            indices, size = skips[len(skips) - 1 - i]
             x = dec(x, indices, size)
         return self.classifier(x)
 

@@ -70,7 +70,9 @@ class UNet(SegmentationModel):
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
-        for upsample, block, skip in zip(self.upsample, self.up, reversed(skips), strict=True):
+        # Indexing, not zip(reversed(...)): the forward compiles with torch.jit.script.
+        for i, (upsample, block) in enumerate(zip(self.upsample, self.up)):  # noqa: B905
+            skip = skips[len(skips) - 1 - i]
             x = upsample(x)
             dh, dw = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]
             if dh or dw:
