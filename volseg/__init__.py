@@ -1,8 +1,9 @@
 """volseg: large-volume streaming segmentation of tomography volumes.
 
 The entry points behind every ``volseg`` command are importable from here
-(``volseg.segment``, ``volseg.evaluate_volumes``, ``volseg.reconstruct``, ...). Names are imported on first use (PEP 562), so ``import volseg`` stays fast and does not
-import torch, dask.distributed or numba until an entry point that needs them is touched.
+(``volseg.segment``, ``volseg.evaluate_volumes``, ``volseg.reconstruct``, ...). Names are
+imported on first use (PEP 562), so ``import volseg`` stays fast and does not import torch,
+dask.distributed or numba until an entry point that needs them is touched.
 The subpackages (``volseg.io``, ``volseg.segment``, ...) hold the rest of the public API.
 """
 
@@ -77,7 +78,36 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "VolsegError": ("volseg.errors", "VolsegError"),
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "PhantomConfig",
+    "SegmentConfig",
+    "TrainConfig",
+    "VolsegError",
+    "VolumeStore",
+    "__version__",
+    "classify",
+    "connect",
+    "describe",
+    "evaluate_volumes",
+    "generate_phantom",
+    "ingest",
+    "load_input_study_config",
+    "load_study_config",
+    "load_train_config",
+    "make_segment_config",
+    "open_label_volume",
+    "open_labels",
+    "open_volume",
+    "reconstruct",
+    "run_crop_study",
+    "run_demo",
+    "run_input_study",
+    "segment",
+    "study_tiles",
+    "train",
+    "train_classifier",
+    "write_report",
+]
 
 
 class _Package(types.ModuleType):
