@@ -27,7 +27,7 @@ class PhantomConfig(BaseModel):
     Sizes are in voxels; ``voxel_size`` (µm, z y x) is only carried to the output metadata.
     Two configs that compare equal give bit-identical volumes.
 
-    Parameters
+    Attributes
     ----------
     shape
         Volume shape (z, y, x) in voxels, each > 0.
