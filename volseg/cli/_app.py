@@ -15,9 +15,29 @@ app = typer.Typer(
     name="volseg",
     help="Large-volume streaming segmentation of tomography volumes.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["--help", "-h"]},  # inherited by every command
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from volseg import __version__
+
+        typer.echo(f"volseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Large-volume streaming segmentation of tomography volumes."""
 
 
 def parse_triple(text: str | None, option: str, kind: type = int) -> tuple | None:
