@@ -10,6 +10,10 @@ from volseg.reconstruct._mesh import object_mesh, write_mesh, write_scene
 from volseg.reconstruct._sampling import downsample_factor, sample_mask
 
 
+# GLB holds metres, the other formats µm
+UM_PER_UNIT = {"ply": 1.0, "obj": 1.0, "stl": 1.0, "glb": 1e6}
+
+
 def ball(radius: float, pad: int = 2) -> np.ndarray:
     n = int(np.ceil(radius)) + pad
     z, y, x = np.mgrid[-n : n + 1, -n : n + 1, -n : n + 1]
@@ -161,7 +165,7 @@ def test_downsample_factor_coarsens_the_finest_axis_first_and_fits():
 def test_mesh_files_round_trip(tmp_path, fmt):
     mesh = object_mesh(torus(), voxel_size=(2.0, 0.5, 0.5), origin_index=(3, 4, 5))
     path = write_mesh(mesh, tmp_path / f"object_7.{fmt}")
-    back = trimesh.load(path, force="mesh")
+    back = trimesh.load(path, force="mesh").apply_scale(UM_PER_UNIT[fmt])
     assert len(back.faces) == len(mesh.faces)
     assert len(back.vertices) == len(mesh.vertices)
     assert back.volume == pytest.approx(mesh.volume, rel=1e-5)
@@ -175,7 +179,7 @@ def test_scene_holds_every_object(tmp_path, fmt):
         5: object_mesh(torus(), voxel_size=(1, 1, 1), origin_index=(0, 0, 40)),
     }
     path = write_scene(meshes, tmp_path / f"scene.{fmt}")
-    merged = trimesh.load(path, force="mesh")
+    merged = trimesh.load(path, force="mesh").apply_scale(UM_PER_UNIT[fmt])
     assert len(merged.faces) == sum(len(m.faces) for m in meshes.values())
     assert merged.volume == pytest.approx(sum(m.volume for m in meshes.values()), rel=1e-5)
     if fmt == "glb":

@@ -78,7 +78,7 @@ def test_export_writes_every_file_and_measures_each_object(tmp_path, labels):
     assert tube.n_trees == 1 and tube.n_branch_points == 0
     assert 50 - 2 * 3 - 2 <= tube.length_um <= 50
     np.testing.assert_allclose(tube.nodes[:, 1:], [[10.0, 28 * 2.0]] * len(tube), atol=1.0)
-    assert read_swc(result.combined_swc).n_trees == 1
+    assert not (tmp_path / "skeletons" / "all.swc").exists()  # one tree per file only
 
     m = result.measurements.set_index("id")
     assert m.loc[ids, "mesh_watertight"].all()
@@ -109,8 +109,11 @@ def test_export_with_a_small_voxel_budget_downsamples_large_objects(tmp_path, la
     m = result.measurements.set_index("id")
     assert m.loc[3, "downsample_factor"] != (1, 1, 1)
     assert m.loc[[1, 2, 3, TUBE], "mesh_watertight"].all()
-    assert sorted(result.skeleton_files) == [1, 2, 3, TUBE]
-    assert read_swc(result.combined_swc).n_trees == 4
+    # every object is skeletonized; a single-node skeleton (a round blob) is not written
+    assert m.loc[[1, 2, 3, TUBE], "skeleton_nodes"].notna().all()
+    written = sorted(m.index[m["skeleton_nodes"] > 1])
+    assert TUBE in written and sorted(result.skeleton_files) == written
+    assert all(read_swc(p).n_trees == 1 for p in result.skeleton_files.values())
     assert list(result.scene_files) == ["ply"]
 
 
@@ -132,7 +135,7 @@ def test_export_nothing_but_the_record(tmp_path, labels):
     result = export_objects(
         labels, table, tmp_path, voxel_size=VOXEL, meshes=False, skeletons="none", progress=True
     )
-    assert result.n_meshes == result.n_skeletons == 0 and result.combined_swc is None
+    assert result.n_meshes == result.n_skeletons == 0
     assert result.measurements["id"].tolist() == [1, 2, 3, TUBE]
     assert result.measurements["mesh_volume_um3"].isna().all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export.json"]

@@ -62,8 +62,13 @@ def test_vessels_get_swc_skeletons(phantom: Path, tmp_path: Path):
     assert res.returncode == 0, res.stderr
     table = pd.read_csv(out / "objects.csv")
     assert len(table) > 0 and (table["skeleton_length_um"] > 0).any()
-    combined = read_swc(out / "skeletons" / "all.swc")
-    assert len(combined.nodes) > 0 and combined.nodes.shape[1] == 3
+    files = sorted((out / "skeletons").glob("*.swc"))
+    assert len(files) > 0 and not (out / "skeletons" / "all.swc").exists()
+    assert f"skeletons {len(files)} SWC files" in res.stdout
+    for path in files:  # one tree per file, every node of the custom type 7 (vessel)
+        assert read_swc(path).n_trees == 1
+        rows = [line.split() for line in path.read_text().splitlines() if line[0] != "#"]
+        assert {r[1] for r in rows} == {"7"}
     assert not (out / "meshes").exists()
 
 

@@ -6,7 +6,7 @@ from scipy import ndimage as ndi
 
 from volseg.errors import CorruptInputError, InputError
 from volseg.reconstruct._skeleton import Skeleton, object_skeleton
-from volseg.reconstruct._swc import read_swc, write_swc
+from volseg.reconstruct._swc import read_swc, soma_rooted, write_swc
 
 
 def cylinder(length: int, radius: float, pad: int = 3) -> np.ndarray:
@@ -132,11 +132,15 @@ def test_skeleton_refuses_children_before_parents():
 
 def test_swc_round_trip_of_one_object(tmp_path):
     skeleton = object_skeleton(y_shape(), voxel_size=(2.0, 0.5, 0.5), origin_index=(1, 2, 3))
-    path = write_swc(skeleton, tmp_path / "y.swc", structure_type=3, comments=["source: test"])
+    path = write_swc(
+        skeleton, tmp_path / "y.swc", structure="vessel", object_id=4, comments=["source: test"]
+    )
     text = path.read_text()
-    assert "# source: test" in text and "micrometre" in text
-    first = next(line for line in text.splitlines() if not line.startswith("#"))
-    assert first.split()[:2] == ["1", "3"] and first.split()[6] == "-1"
+    assert "# source: test" in text and "# units: micrometre" in text
+    assert '# Meta: {"id": 4, "units": "1 micrometer", "structure": "vessel"}' in text
+    rows = [line.split() for line in text.splitlines() if not line.startswith("#")]
+    assert rows[0][:2] == ["1", "7"] and rows[0][6] == "-1"
+    assert {r[1] for r in rows} == {"7"}  # custom type 7: vessel
     back = read_swc(path)
     np.testing.assert_allclose(back.nodes, skeleton.nodes, atol=1e-4)
     np.testing.assert_allclose(back.radii, skeleton.radii, atol=1e-4)
@@ -145,22 +149,72 @@ def test_swc_round_trip_of_one_object(tmp_path):
     assert back.length_um == pytest.approx(skeleton.length_um, rel=1e-5)
 
 
-def test_combined_swc_keeps_each_object_a_separate_tree(tmp_path):
-    skeletons = {
-        4: object_skeleton(cylinder(20, 3), voxel_size=(1, 1, 1)),
-        9: object_skeleton(y_shape(), voxel_size=(1, 1, 1), origin_index=(0, 0, 50)),
-    }
-    path = write_swc(skeletons, tmp_path / "all.swc")
-    n4 = len(skeletons[4])
-    assert f"# object 4: nodes 1-{n4}" in path.read_text()
-    assert f"# object 9: nodes {n4 + 1}-{n4 + len(skeletons[9])}" in path.read_text()
-    back = read_swc(path)
-    assert len(back) == n4 + len(skeletons[9])
-    assert back.n_trees == 2
-    np.testing.assert_array_equal(
-        back.parents[n4:], np.where(skeletons[9].parents >= 0, skeletons[9].parents + n4, -1)
-    )
-    assert back.length_um == pytest.approx(skeletons[4].length_um + skeletons[9].length_um)
+def test_a_forest_is_refused_and_split_into_trees(tmp_path):
+    two = np.zeros((30, 20, 60), bool)
+    two[:, 8:12, 5:9] = True
+    two[5:25, 8:12, 40:44] = True
+    skeleton = object_skeleton(two, voxel_size=(1, 1, 1))
+    assert skeleton.n_trees == 2
+    with pytest.raises(InputError, match=r"2 trees.*skeleton\.trees\(\)"):
+        write_swc(skeleton, tmp_path / "two.swc")
+    trees = skeleton.trees()
+    assert [t.n_trees for t in trees] == [1, 1]
+    assert sum(len(t) for t in trees) == len(skeleton)
+    assert sum(t.length_um for t in trees) == pytest.approx(skeleton.length_um)
+    assert np.all(trees[0].nodes[:, 0] < 10) and np.all(trees[1].nodes[:, 0] > 39)  # x
+    for k, tree in enumerate(trees):
+        back = read_swc(write_swc(tree, tmp_path / f"tree_{k}.swc"))
+        np.testing.assert_array_equal(back.parents, tree.parents)
+    with pytest.raises(InputError, match="one tree"):
+        write_swc(Skeleton(np.zeros((0, 3)), np.zeros(0), np.zeros(0, int)), tmp_path / "e.swc")
+
+
+def test_rerooting_keeps_the_tree():
+    skeleton = object_skeleton(y_shape(), voxel_size=(1, 1, 1))
+    middle = len(skeleton) // 2
+    tree = skeleton.rerooted(middle)
+    np.testing.assert_array_equal(tree.nodes[0], skeleton.nodes[middle])
+    assert tree.parents[0] == -1 and tree.n_trees == 1
+    assert np.all(tree.parents[1:] < np.arange(1, len(tree)))
+    assert tree.length_um == pytest.approx(skeleton.length_um)
+    assert tree.n_branch_points == skeleton.n_branch_points
+
+    def edges(s: Skeleton) -> set[frozenset[tuple[float, ...]]]:
+        child = np.flatnonzero(s.parents >= 0)
+        pairs = zip(s.nodes[child], s.nodes[s.parents[child]], strict=True)
+        return {frozenset((tuple(a), tuple(b))) for a, b in pairs}
+
+    assert edges(tree) == edges(skeleton)
+    with pytest.raises(InputError, match="re-root"):
+        skeleton.rerooted(len(skeleton))
+
+
+def test_a_round_soma_becomes_a_single_point_soma():
+    radius = 6
+    z, y, x = np.mgrid[-9:10, -9:10, -9:10]
+    mask = x**2 + y**2 + (2 * z) ** 2 <= radius**2  # z voxels are 2 µm, x and y 1 µm
+    skeleton = object_skeleton(mask, voxel_size=(2.0, 1.0, 1.0))
+    soma = soma_rooted(skeleton)
+    assert len(soma) == 1 and soma.parents.tolist() == [-1]
+    np.testing.assert_allclose(soma.nodes[0], [9.0, 9.0, 18.0], atol=1.0)  # x, y, z in µm
+    assert soma.radii[0] == pytest.approx(radius, abs=1.0)
+
+
+def test_a_soma_with_a_process_keeps_the_process_outside_its_sphere():
+    shape = (30, 30, 70)
+    body = np.linalg.norm(np.indices(shape).T - np.array([15, 15, 20]), axis=-1).T <= 8
+    process = tube(shape, (15, 15, 20), (15, 15, 65), 2)
+    skeleton = object_skeleton(body | process, voxel_size=(1, 1, 1))
+    soma = soma_rooted(skeleton)
+    assert soma.n_trees == 1 and soma.parents[0] == -1
+    assert soma.radii[0] == pytest.approx(8.5, abs=1)
+    np.testing.assert_allclose(soma.nodes[0], [20, 15, 15], atol=1.5)  # x, y, z
+    # the nodes inside the soma's sphere are gone; the process hangs from the soma
+    away = np.linalg.norm(soma.nodes[1:] - soma.nodes[0], axis=1)
+    assert np.all(away > soma.radii[0])
+    assert soma.parents[1] == 0 and np.count_nonzero(soma.parents == 0) == 1
+    assert soma.nodes[:, 0].max() == pytest.approx(skeleton.nodes[:, 0].max())
+    assert soma.length_um == pytest.approx(skeleton.nodes[:, 0].max() - 20, abs=2)
 
 
 def test_read_swc_refuses_a_parent_after_its_child(tmp_path):

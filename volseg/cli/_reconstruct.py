@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from volseg.cli._app import ShowProgress, app, parse_triple
+from volseg.cli._output import AsJson, emit
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -51,6 +52,7 @@ def reconstruct(
     workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier run's outputs.")] = False,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """3D objects of a segmentation: labels, table, meshes (µm) and SWC skeletons."""
     from volseg.reconstruct import reconstruct as run_reconstruct
@@ -77,18 +79,41 @@ def reconstruct(
             overwrite=overwrite,
         )
     c = result.components
-    typer.echo(
-        f"{c.n_objects} objects ({c.n_removed} removed by the filters) in {result.seconds:.1f} s"
-    )
-    typer.echo(f"  objects   {c.store}/labels/{c.labels_name}  ({c.dtype})")
-    typer.echo(f"  table     {c.parquet}  {c.csv}")
+    labels_path = f"{c.store}/labels/{c.labels_name}"
+    text = [
+        f"{c.n_objects} objects ({c.n_removed} removed by the filters) in {result.seconds:.1f} s",
+        f"  objects   {labels_path}  ({c.dtype})",
+        f"  table     {c.parquet}  {c.csv}",
+    ]
+    summary: dict[str, object] = {
+        "out": c.out_dir,
+        "objects": c.n_objects,
+        "removed": c.n_removed,
+        "seconds": result.seconds,
+        "store": c.store,
+        "labels": labels_path,
+        "dtype": c.dtype,
+        "table": {"parquet": c.parquet, "csv": c.csv},
+        "scenes": {},
+        "meshes": 0,
+        "mesh_folder": None,
+        "skeletons": 0,
+        "skeleton_folder": None,
+    }
     if result.export is not None:
         ex = result.export
+        summary["scenes"] = ex.scene_files
         for fmt, path in ex.scene_files.items():
-            typer.echo(f"  scene     {path}  ({fmt})")
+            text.append(f"  scene     {path}  ({fmt})")
         if ex.mesh_files:
-            typer.echo(f"  meshes    {len(ex.mesh_files)} objects in {c.out_dir / 'meshes'}")
-        if ex.combined_swc is not None:
-            typer.echo(f"  skeletons {len(ex.skeleton_files)} in {ex.combined_swc}")
-    typer.echo(f"open in napari: napari --plugin napari-ome-zarr {c.store}")
-    typer.echo(f"or in neuroglancer: volseg view {c.store}")
+            summary["meshes"] = len(ex.mesh_files)
+            summary["mesh_folder"] = c.out_dir / "meshes"
+            text.append(f"  meshes    {len(ex.mesh_files)} objects in {c.out_dir / 'meshes'}")
+        if ex.skeleton_files:
+            n_swc = len(ex.skeleton_files)
+            summary["skeletons"] = n_swc
+            summary["skeleton_folder"] = c.out_dir / "skeletons"
+            text.append(f"  skeletons {n_swc} SWC files in {c.out_dir / 'skeletons'}")
+    text.append(f"open in napari: napari --plugin napari-ome-zarr {c.store}")
+    text.append(f"or in neuroglancer: volseg view {c.store}")
+    emit(summary, text, as_json=as_json)

@@ -27,8 +27,8 @@ from volseg.reconstruct._sampling import (
     check_voxel_size,
     read_sampled_mask,
 )
-from volseg.reconstruct._skeleton import Skeleton, skeleton_sampled
-from volseg.reconstruct._swc import write_swc
+from volseg.reconstruct._skeleton import skeleton_sampled
+from volseg.reconstruct._swc import SwcStructure, swc_structure, write_swc
 from volseg.runtime._progress import count_bar
 
 __all__ = ["ExportResult", "export_objects"]
@@ -56,14 +56,15 @@ class ExportResult:
     ``measurements`` has one row per exported object: ``id``, ``mesh_area_um2``,
     ``mesh_volume_um3``, ``mesh_watertight``, ``mesh_faces``, ``skeleton_length_um``,
     ``skeleton_nodes``, ``skeleton_branch_points`` (missing values where an object was not
-    meshed or skeletonized) and ``downsample_factor`` (z, y, x).
+    meshed or skeletonized) and ``downsample_factor`` (z, y, x). ``skeleton_files`` holds
+    the objects with an SWC file: not those whose skeleton is a single node, unless they
+    are somas (see :func:`export_objects`).
     """
 
     out_dir: Path
     mesh_files: dict[int, dict[str, Path]]
     scene_files: dict[str, Path]
     skeleton_files: dict[int, Path]
-    combined_swc: Path | None
     measurements: pd.DataFrame
 
     @property
@@ -98,6 +99,7 @@ def export_objects(
     meshes: bool = True,
     skeletons: SkeletonMode = "elongated",
     min_elongation: float = 3.0,
+    classes: Sequence[str] | None = None,
     smooth_iterations: int = 10,
     simplify: float | None = None,
     max_voxels: int = DEFAULT_MAX_VOXELS,
@@ -115,16 +117,23 @@ def export_objects(
         ``elongation`` too when ``skeletons="elongated"``.
     out_dir : path
         Receives ``meshes/object_<id>.<fmt>`` and ``meshes/scene.<fmt>`` for every format,
-        ``skeletons/object_<id>.swc`` and ``skeletons/all.swc``, and ``export.json`` (the
-        options used).
+        ``skeletons/object_<id>.swc`` (one tree per file) and ``export.json`` (the options
+        used).
     voxel_size : (dz, dy, dx)
-        Voxel size in µm. Outputs are in µm, vertices and nodes in (x, y, z) order.
+        Voxel size in µm. Outputs are in µm (GLB: metres), vertices and nodes in (x, y, z)
+        order.
     formats : sequence of {"ply", "obj", "stl", "glb"}
-        Mesh file formats.
+        Mesh file formats; each file names its unit (see :func:`write_mesh`).
     meshes : bool
         Whether to mesh the objects.
     skeletons : {"elongated", "all", "none"}
         Which objects to skeletonize: those with ``elongation >= min_elongation``, all, none.
+    classes : sequence of str, optional
+        The classes the objects were made of; they decide the SWC node types (see
+        :func:`swc_structure`). Soma objects are written with the soma as root (type 1,
+        :func:`soma_rooted`), so a round soma is a single-point soma; vessel objects have
+        type 7 ("custom: vessel"), others type 0. A skeleton of a single node that is not a
+        soma (a round blob: no centre line) is measured but not written.
     smooth_iterations, simplify
         See :func:`object_mesh`; here smoothing defaults to 10 Taubin rounds.
     max_voxels : int
@@ -157,42 +166,33 @@ def export_objects(
         meshes=meshes,
         skeletons=skeletons,
         min_elongation=float(min_elongation),
+        classes=None if classes is None else tuple(classes),
+        swc_structure=swc_structure(classes),
         smooth_iterations=int(smooth_iterations),
         simplify=simplify,
         max_voxels=int(max_voxels),
     )
-    result = ExportResult(options.out, {}, {}, {}, None, pd.DataFrame())
+    result = ExportResult(options.out, {}, {}, {}, pd.DataFrame())
     all_meshes: dict[int, trimesh.Trimesh] = {}
-    all_skeletons: dict[int, Skeleton] = {}
     rows = []
     with count_bar(enabled=progress, unit="objects") as bar:
         task = bar.add_task("export objects", total=len(table))
         for record in table.to_dict("records"):
-            row, mesh, skeleton = _export_one(labels, record, options, result)
+            row, mesh = _export_one(labels, record, options, result)
             rows.append(row)
             if mesh is not None and scene:
                 all_meshes[row["id"]] = mesh
-            if skeleton is not None:
-                all_skeletons[row["id"]] = skeleton
             bar.advance(task)
     out = options.out
     scene_files = {
         f: write_scene(all_meshes, out / "meshes" / f"scene.{f}") for f in fmts if all_meshes
     }
-    combined = None
-    if all_skeletons:
-        combined = write_swc(
-            all_skeletons,
-            out / "skeletons" / "all.swc",
-            comments=[f"all objects; voxel size (dz, dy, dx) {options.voxel_size} um"],
-        )
     out.mkdir(parents=True, exist_ok=True)
     record_options = {**asdict(options), "out": str(out), "scene": scene, "objects": len(table)}
+    record_options |= {"mesh_units": {"glb": "metre", "ply, obj, stl": "micrometre"}}
     (out / "export.json").write_text(json.dumps(record_options, indent=2) + "\n")
     measurements = pd.DataFrame(rows, columns=list(_MEASUREMENTS)).astype(_MEASUREMENTS)
-    return replace(
-        result, scene_files=scene_files, combined_swc=combined, measurements=measurements
-    )
+    return replace(result, scene_files=scene_files, measurements=measurements)
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,8 @@ class _Options:
     meshes: bool
     skeletons: SkeletonMode
     min_elongation: float
+    classes: tuple[str, ...] | None
+    swc_structure: SwcStructure
     smooth_iterations: int
     simplify: float | None
     max_voxels: int
@@ -210,7 +212,7 @@ class _Options:
 
 def _export_one(
     labels: Any, record: dict[str, Any], options: _Options, result: ExportResult
-) -> tuple[dict[str, Any], trimesh.Trimesh | None, Skeleton | None]:
+) -> tuple[dict[str, Any], trimesh.Trimesh | None]:
     """Mesh and skeletonize one object; its files go into ``result``'s path mappings."""
     object_id = int(record["id"])
     box = Box(tuple(int(record[c]) for c in _BBOX[:3]), tuple(int(record[c]) for c in _BBOX[3:]))
@@ -227,7 +229,7 @@ def _export_one(
             "the table does not belong to these labels"
         )
     row: dict[str, Any] = {"id": object_id, "downsample_factor": sampled.factor}
-    mesh = skeleton = None
+    mesh = None
     if options.meshes:
         mesh = mesh_sampled(
             sampled, smooth_iterations=options.smooth_iterations, simplify=options.simplify
@@ -251,9 +253,12 @@ def _export_one(
             "skeleton_nodes": len(skeleton),
             "skeleton_branch_points": skeleton.n_branch_points,
         }
-        result.skeleton_files[object_id] = write_swc(
-            {object_id: skeleton},
-            options.out / "skeletons" / f"object_{object_id}.swc",
-            comments=[f"voxel size (dz, dy, dx) {options.voxel_size} um"],
-        )
-    return row, mesh, skeleton
+        if len(skeleton) > 1 or options.swc_structure == "soma":
+            result.skeleton_files[object_id] = write_swc(
+                skeleton,
+                options.out / "skeletons" / f"object_{object_id}.swc",
+                structure=options.swc_structure,
+                object_id=object_id,
+                comments=[f"voxel size (dz, dy, dx) {options.voxel_size} um"],
+            )
+    return row, mesh

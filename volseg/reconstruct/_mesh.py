@@ -4,13 +4,16 @@ A mask is meshed by marching cubes on its one-voxel background padding, so every
 closed, including objects cut by the crop or volume border. The classic (Lorensen) case
 table is used: on binary masks it gives watertight, consistently wound surfaces, where the
 Lewiner tables leave non-manifold edges between voxels that touch only along an edge.
+
+Every file names its unit: PLY, OBJ and STL hold µm and say so in their header; GLB holds
+metres, glTF's unit, and says so in ``asset.extras``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import trimesh
@@ -20,6 +23,7 @@ from volseg.errors import ConfigError, InputError
 from volseg.reconstruct._sampling import DEFAULT_MAX_VOXELS, SampledMask, sample_mask
 
 __all__ = [
+    "GLTF_UNIT",
     "MESH_FORMATS",
     "MeshFormat",
     "check_mesh_options",
@@ -31,6 +35,23 @@ __all__ = [
 
 MeshFormat = Literal["ply", "obj", "stl", "glb"]
 MESH_FORMATS: tuple[MeshFormat, ...] = ("ply", "obj", "stl", "glb")
+
+#: ``asset.extras`` of every GLB volseg writes: glTF's unit is the metre (glTF 2.0, "Coordinate
+#: System and Units"), so vertices are written in metres, converted from the µm of the volume.
+GLTF_UNIT: dict[str, Any] = {
+    "unit": "metre",
+    "source_unit": "micrometre",
+    "scale_from_source": 1e-6,
+    "axes": "x, y, z of the volume (voxel index x voxel size)",
+    "generator": "volseg",
+}
+_METRES_PER_UM = 1e-6
+# what the PLY, OBJ and STL headers say about their coordinates (ASCII: PLY headers are)
+_UNIT_LINES = (
+    "units: micrometre (um)",
+    "vertices: x y z of the volume = voxel index (x, y, z) * voxel size",
+)
+_STL_HEADER = 80
 
 
 def object_mesh(
@@ -161,37 +182,72 @@ def _format(path: Path) -> str:
     return fmt
 
 
-def _plain(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+def _plain(mesh: trimesh.Trimesh, scale: float = 1.0) -> trimesh.Trimesh:
     # geometry only: no cached normals in OBJ, no metadata in glTF extras
-    return trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+    return trimesh.Trimesh(mesh.vertices * scale, mesh.faces, process=False)
 
 
-def _scene(named: Mapping[str, trimesh.Trimesh]) -> trimesh.Scene:
+def _glb(named: Mapping[str, trimesh.Trimesh]) -> bytes:
     scene = trimesh.Scene()
     for name, mesh in named.items():
-        scene.add_geometry(_plain(mesh), node_name=name, geom_name=name)
-    return scene
+        scene.add_geometry(_plain(mesh, _METRES_PER_UM), node_name=name, geom_name=name)
+
+    def state_unit(tree: dict[str, Any]) -> None:
+        tree["asset"]["extras"] = dict(GLTF_UNIT)
+
+    return bytes(scene.export(file_type="glb", tree_postprocessor=state_unit))
+
+
+def _header(path: Path) -> list[str]:
+    return [f"volseg mesh {path.stem}", *_UNIT_LINES]
+
+
+def _with_ply_comments(data: bytes, lines: Sequence[str]) -> bytes:
+    # trimesh's PLY exporter takes no comments: add them after the "format" line
+    head, sep, rest = data.partition(b"\n")  # "ply"
+    fmt, sep2, rest = rest.partition(b"\n")
+    comments = b"".join(f"comment {line}\n".encode("ascii", "replace") for line in lines)
+    return head + sep + fmt + sep2 + comments + rest
+
+
+def _with_stl_header(data: bytes, lines: Sequence[str]) -> bytes:
+    # binary STL: 80 free bytes, then the face count; text there must not begin "solid".
+    # The unit goes first so that a long name cannot push it out.
+    text = "; ".join([lines[1], lines[0]]).encode("ascii", "replace")[:_STL_HEADER]
+    return text.ljust(_STL_HEADER, b" ") + data[_STL_HEADER:]
+
+
+def _write(geometry: trimesh.Trimesh | trimesh.Scene, path: Path, fmt: str) -> None:
+    lines = _header(path)
+    if fmt == "obj":  # the header is written after "# " at the top
+        geometry.export(path, file_type="obj", header="\n# ".join(lines))
+    elif fmt == "ply":
+        path.write_bytes(_with_ply_comments(trimesh.exchange.ply.export_ply(geometry), lines))
+    else:
+        path.write_bytes(_with_stl_header(trimesh.exchange.stl.export_stl(geometry), lines))
 
 
 def write_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
     """Write one mesh; the format follows the suffix (.ply, .obj, .stl binary; .glb).
 
-    Coordinates are written as they are (µm, x-y-z); no unit conversion is applied, so a
-    viewer that assumes metres (glTF) shows the object 10⁶ times too large. A GLB holds one
-    node named after the file's stem.
+    PLY, OBJ and STL hold the vertices in µm (x, y, z of the volume, voxel index × voxel
+    size) and say so in their header: PLY ``comment`` lines, OBJ ``#`` lines, the 80-byte
+    text header of binary STL. A GLB holds one node named after the file's stem, with the
+    vertices in metres, glTF's unit (µm × 1e-6), so Blender and web viewers show the true
+    size; its ``asset.extras`` is :data:`GLTF_UNIT`.
     """
     path = Path(path)
     fmt = _format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "glb":
-        _scene({path.stem: mesh}).export(path, file_type="glb")
+        path.write_bytes(_glb({path.stem: mesh}))
     else:
-        _plain(mesh).export(path, file_type=fmt)
+        _write(_plain(mesh), path, fmt)
     return path
 
 
 def write_scene(meshes: Mapping[int, trimesh.Trimesh], path: str | Path) -> Path:
-    """Write all objects into one file.
+    """Write all objects into one file, with units as :func:`write_mesh` writes them.
 
     GLB and OBJ keep one named part per object (a scene node / an ``o`` group called
     ``object_<id>``); PLY and STL hold the concatenated meshes.
@@ -206,8 +262,15 @@ def write_scene(meshes: Mapping[int, trimesh.Trimesh], path: str | Path) -> Path
     if not meshes:
         raise InputError(f"no meshes to write into {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt in ("glb", "obj"):
-        _scene({f"object_{int(i)}": m for i, m in meshes.items()}).export(path, file_type=fmt)
+    named = {f"object_{int(i)}": m for i, m in meshes.items()}
+    if fmt == "glb":
+        path.write_bytes(_glb(named))
+    elif fmt == "obj":
+        scene = trimesh.Scene()
+        for name, mesh in named.items():
+            scene.add_geometry(_plain(mesh), node_name=name, geom_name=name)
+        _write(scene, path, fmt)
     else:
-        trimesh.util.concatenate([_plain(m) for m in meshes.values()]).export(path, file_type=fmt)
+        joined = trimesh.util.concatenate([_plain(m) for m in meshes.values()])
+        _write(joined, path, fmt)  # type: ignore[arg-type]  # a list of meshes joins into one
     return path

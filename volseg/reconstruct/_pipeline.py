@@ -13,6 +13,7 @@ import pandas as pd
 
 from volseg.errors import ConfigError
 from volseg.io import VolumeStore
+from volseg.io._store import attrs
 from volseg.reconstruct._blocks import Connectivity
 from volseg.reconstruct._export import ExportResult, SkeletonMode, export_objects
 from volseg.reconstruct._mesh import MeshFormat
@@ -80,8 +81,8 @@ def reconstruct(
     the skeleton length are added to ``objects.parquet`` / ``objects.csv``.
 
     Writes into ``out_dir``: ``objects.zarr``, ``objects.parquet``, ``objects.csv``,
-    ``meshes/object_<id>.<fmt>``, ``meshes/scene.<fmt>``, ``skeletons/object_<id>.swc``,
-    ``skeletons/all.swc`` and ``export.json``. See the two functions for the parameters;
+    ``meshes/object_<id>.<fmt>``, ``meshes/scene.<fmt>``, ``skeletons/object_<id>.swc``
+    and ``export.json``. See the two functions for the parameters;
     ``overwrite`` also replaces the ``meshes`` and ``skeletons`` folders of an earlier run.
     """
     t0 = time.perf_counter()
@@ -107,6 +108,8 @@ def reconstruct(
             shutil.rmtree(out / folder, ignore_errors=True)
         store = VolumeStore.open(components.store)
         table = pd.read_parquet(components.parquet)
+        # the classes the objects were made of decide the SWC node types (soma, vessel)
+        made_of = attrs(store.label_group(components.labels_name))["volseg"]["objects"]
         export = export_objects(
             store.labels(components.labels_name),
             table,
@@ -116,6 +119,7 @@ def reconstruct(
             meshes=meshes,
             skeletons=skeletons,
             min_elongation=min_elongation,
+            classes=made_of["classes"],
             smooth_iterations=smooth_iterations,
             simplify=simplify,
             progress=progress,

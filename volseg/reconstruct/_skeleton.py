@@ -88,6 +88,54 @@ class Skeleton:
         """Indices of the nodes with exactly one neighbour (free ends, roots included)."""
         return np.flatnonzero(_degree(self.parents) == 1)
 
+    def trees(self) -> list[Skeleton]:
+        """Each tree as its own skeleton, in the order of their roots."""
+        if self.n_trees <= 1:
+            return [self]
+        tree = np.zeros(len(self), dtype=np.int64)
+        roots = self.parents < 0
+        tree[roots] = np.arange(self.n_trees)
+        for i in np.flatnonzero(~roots):  # parents come first: their tree is known
+            tree[i] = tree[self.parents[i]]
+        return [self._subset(np.flatnonzero(tree == t)) for t in range(self.n_trees)]
+
+    def rerooted(self, root: int) -> Skeleton:
+        """The same tree with node ``root`` as its root (index 0), ordered breadth-first.
+
+        Raises
+        ------
+        InputError
+            If the skeleton is not one tree or ``root`` is not one of its nodes.
+        """
+        if self.n_trees != 1 or not 0 <= root < len(self):
+            raise InputError(
+                f"cannot re-root a skeleton of {self.n_trees} trees and {len(self)} nodes at "
+                f"node {root}: it needs one tree holding that node (split it with .trees())"
+            )
+        child = np.flatnonzero(self.parents >= 0)
+        n = len(self)
+        graph = sparse.coo_matrix(
+            (np.ones(len(child)), (child, self.parents[child])), shape=(n, n)
+        ).tocsr()
+        order, pred = csgraph.breadth_first_order(graph, root, directed=False)
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        parent = pred[order]
+        return Skeleton(
+            self.nodes[order],
+            self.radii[order],
+            np.where(parent >= 0, rank[np.maximum(parent, 0)], -1),
+            self.downsample_factor,
+        )
+
+    def _subset(self, keep: np.ndarray) -> Skeleton:
+        # ``keep``: ascending indices closed under "parent of", so parents still come first
+        index = np.full(len(self), -1, dtype=np.int64)
+        index[keep] = np.arange(len(keep))
+        parents = self.parents[keep]
+        new_parents = np.where(parents >= 0, index[np.maximum(parents, 0)], -1)
+        return Skeleton(self.nodes[keep], self.radii[keep], new_parents, self.downsample_factor)
+
 
 def _degree(parents: np.ndarray) -> np.ndarray:
     child = np.flatnonzero(parents >= 0)
