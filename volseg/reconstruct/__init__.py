@@ -24,6 +24,16 @@ from volseg.reconstruct._export import ExportResult, export_objects
 from volseg.reconstruct._mesh import MESH_FORMATS, object_mesh, write_mesh, write_scene
 from volseg.reconstruct._output import OBJECTS_CSV, OBJECTS_PARQUET, OBJECTS_STORE
 from volseg.reconstruct._pipeline import DEFAULT_FORMATS, ReconstructResult, reconstruct
+from volseg.reconstruct._precomputed import (
+    PRECOMPUTED_DIR,
+    PrecomputedResult,
+    export_precomputed,
+    precomputed_ids,
+    read_precomputed_mesh,
+    read_precomputed_skeleton,
+    write_precomputed_mesh,
+    write_precomputed_skeleton,
+)
 from volseg.reconstruct._reconstruct import BorderPolicy, ComponentsResult, reconstruct_components
 from volseg.reconstruct._skeleton import Skeleton, object_skeleton
 from volseg.reconstruct._swc import read_swc, write_swc
@@ -37,26 +47,34 @@ __all__ = [
     "OBJECTS_CSV",
     "OBJECTS_PARQUET",
     "OBJECTS_STORE",
+    "PRECOMPUTED_DIR",
     "BorderPolicy",
     "Components",
     "ComponentsResult",
     "Connectivity",
     "ExportResult",
     "Moments",
+    "PrecomputedResult",
     "ReconstructResult",
     "Skeleton",
     "export_objects",
+    "export_precomputed",
     "find_components",
     "id_dtype",
     "object_mesh",
     "object_skeleton",
     "object_table",
+    "precomputed_ids",
+    "read_precomputed_mesh",
+    "read_precomputed_skeleton",
     "read_swc",
     "reconstruct",
     "reconstruct_components",
     "resolve_components",
     "write_components",
     "write_mesh",
+    "write_precomputed_mesh",
+    "write_precomputed_skeleton",
     "write_scene",
     "write_swc",
 ]

@@ -18,6 +18,7 @@ from volseg.reconstruct._blocks import Connectivity
 from volseg.reconstruct._export import ExportResult, SkeletonMode, export_objects
 from volseg.reconstruct._mesh import MeshFormat
 from volseg.reconstruct._output import write_table
+from volseg.reconstruct._precomputed import PRECOMPUTED_DIR, PrecomputedResult, export_precomputed
 from volseg.reconstruct._reconstruct import BorderPolicy, ComponentsResult, reconstruct_components
 
 if TYPE_CHECKING:
@@ -41,11 +42,13 @@ _ADDED = [
 @dataclass(frozen=True)
 class ReconstructResult:
     """What :func:`reconstruct` wrote: the objects (:class:`ComponentsResult`), their
-    meshes and skeletons (``export``, None when neither was asked for)."""
+    meshes and skeletons (``export``, None when neither was asked for) and the same as
+    neuroglancer precomputed sources (``precomputed``)."""
 
     components: ComponentsResult
     export: ExportResult | None
     seconds: float
+    precomputed: PrecomputedResult | None = None
 
     @property
     def n_objects(self) -> int:
@@ -81,9 +84,12 @@ def reconstruct(
     the skeleton length are added to ``objects.parquet`` / ``objects.csv``.
 
     Writes into ``out_dir``: ``objects.zarr``, ``objects.parquet``, ``objects.csv``,
-    ``meshes/object_<id>.<fmt>``, ``meshes/scene.<fmt>``, ``skeletons/object_<id>.swc``
-    and ``export.json``. See the two functions for the parameters;
-    ``overwrite`` also replaces the ``meshes`` and ``skeletons`` folders of an earlier run.
+    ``meshes/object_<id>.<fmt>``, ``meshes/scene.<fmt>``, ``skeletons/object_<id>.swc``,
+    ``export.json`` and, for neuroglancer,
+    ``precomputed/<objects labels>/meshes`` and ``.../skeletons`` (see
+    :func:`~volseg.reconstruct.export_precomputed`). See the two functions for the parameters;
+    ``overwrite`` also replaces the ``meshes``, ``skeletons`` and ``precomputed`` folders of
+    an earlier run.
     """
     t0 = time.perf_counter()
     if skeletons not in ("elongated", "all", "none"):
@@ -102,9 +108,10 @@ def reconstruct(
         progress=progress,
         overwrite=overwrite,
     )
-    export = None
+    export = precomputed = None
     if meshes or skeletons != "none":
-        for folder in ("meshes", "skeletons"):  # only reached with overwrite or a new out
+        # only reached with overwrite or a new out
+        for folder in ("meshes", "skeletons", PRECOMPUTED_DIR):
             shutil.rmtree(out / folder, ignore_errors=True)
         store = VolumeStore.open(components.store)
         table = pd.read_parquet(components.parquet)
@@ -124,6 +131,7 @@ def reconstruct(
             simplify=simplify,
             progress=progress,
         )
+        precomputed = export_precomputed(export, out / PRECOMPUTED_DIR / components.labels_name)
         added = export.measurements[["id", *_ADDED]]
         write_table(table.merge(added, on="id", how="left"), out)
-    return ReconstructResult(components, export, time.perf_counter() - t0)
+    return ReconstructResult(components, export, time.perf_counter() - t0, precomputed)
