@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from volseg.classify import DEFAULT_NECK_RATIO
 from volseg.cli._app import ShowProgress, app, parse_triple
+from volseg.cli._output import AsJson, emit
 
 
 class _DefaultApply(TyperGroup):
@@ -37,7 +37,10 @@ Scheduler = Annotated[
     typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
 ]
 NeckRatio = Annotated[
-    float, typer.Option(help="Cut objects where a neck is below this fraction of the thinner part.")
+    float | None,
+    typer.Option(
+        help="Cut objects where a neck is below this fraction of the thinner part (default 0.6)."
+    ),
 ]
 Split = Annotated[bool, typer.Option(help="Cut merged objects at their necks.")]
 MinVoxels = Annotated[int, typer.Option(help="Drop smaller objects (dust).")]
@@ -68,6 +71,7 @@ def apply(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier run's outputs.")] = False,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Label every object of a segmentation soma or vessel, with a probability."""
     from volseg.classify import classify
@@ -87,18 +91,38 @@ def apply(
         overwrite=overwrite,
         progress=progress,
     )
+    summary: dict[str, object] = {
+        "ok": result.ok,
+        "out": result.out_dir,
+        "store": result.store,
+        "classified": f"{result.store}/labels/classified",
+        "objects_labels": f"{result.store}/labels/objects",
+        "table": {"parquet": result.parquet, "csv": result.csv},
+        "blocks": result.summary,
+        "seconds": result.seconds,
+    }
     if not result.ok:
+        if as_json:
+            emit(summary, [], as_json=True)
         typer.secho(str(result.summary), fg="red", err=True)
         raise typer.Exit(1)
-    counts = ", ".join(f"{result.count(c)} {c}" for c in sorted(set(result.table["class"])))
-    typer.echo(
+    classes = {c: result.count(c) for c in sorted(set(result.table["class"]))}
+    summary |= {
+        "objects": len(result.table),
+        "classes": classes,
+        "components": result.n_components,
+        "split": result.n_split,
+    }
+    counts = ", ".join(f"{n} {c}" for c, n in classes.items())
+    text = [
         f"{len(result.table)} objects ({counts or 'none'}) from {result.n_components} "
-        f"components, {result.n_split} cut at necks, in {result.seconds:.1f} s"
-    )
-    typer.echo(f"  classes   {result.store}/labels/classified")
-    typer.echo(f"  objects   {result.store}/labels/objects")
-    typer.echo(f"  table     {result.parquet}  {result.csv}")
-    typer.echo(f"open in napari: napari --plugin napari-ome-zarr {result.store}")
+        f"components, {result.n_split} cut at necks, in {result.seconds:.1f} s",
+        f"  classes   {result.store}/labels/classified",
+        f"  objects   {result.store}/labels/objects",
+        f"  table     {result.parquet}  {result.csv}",
+        f"open in napari: napari --plugin napari-ome-zarr {result.store}",
+    ]
+    emit(summary, text, as_json=as_json)
 
 
 @classify_app.command("train")
@@ -118,16 +142,17 @@ def train(
         typer.Option(help="Annotated slices of the truth, e.g. 0,4,8 or 0-60:4 (default: all)."),
     ] = None,
     min_voxels: MinVoxels = 0,
-    neck_ratio: NeckRatio = DEFAULT_NECK_RATIO,
+    neck_ratio: NeckRatio = None,
     split: Split = True,
     seed: Annotated[int, typer.Option(help="Seed of the learner.")] = 0,
     scheduler: Scheduler = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Train the soma/vessel classifier from a segmentation and (sparse) ground truth."""
-    from volseg.classify import train_classifier
+    from volseg.classify import DEFAULT_NECK_RATIO, train_classifier
     from volseg.evaluate import parse_slices
     from volseg.io import VolumeStore
 
@@ -145,7 +170,7 @@ def train(
         classes=None if classes is None else [c.strip() for c in classes.split(",")],
         slices=annotated,
         min_voxels=min_voxels,
-        neck_ratio=neck_ratio,
+        neck_ratio=DEFAULT_NECK_RATIO if neck_ratio is None else neck_ratio,
         split=split,
         seed=seed,
         scheduler=scheduler,
@@ -154,9 +179,20 @@ def train(
         progress=progress,
     )
     used = ", ".join(f"{n} {c}" for c, n in result.n_used.items())
-    typer.echo(
+    text = [
         f"classifier trained on {used} objects ({result.n_unannotated} on no annotated "
-        f"slice and {result.n_false} false detections left out) in {result.seconds:.1f} s"
-    )
-    typer.echo(f"  classifier      {result.path}  (sha256 {result.classifier.sha256[:16]}…)")
-    typer.echo(f"  training table  {result.table_path}")
+        f"slice and {result.n_false} false detections left out) in {result.seconds:.1f} s",
+        f"  classifier      {result.path}  (sha256 {result.classifier.sha256[:16]}…)",
+        f"  training table  {result.table_path}",
+    ]
+    summary = {
+        "classifier": result.path,
+        "sha256": result.classifier.sha256,
+        "table": result.table_path,
+        "objects": result.n_objects,
+        "used": result.n_used,
+        "unannotated": result.n_unannotated,
+        "false_detections": result.n_false,
+        "seconds": result.seconds,
+    }
+    emit(summary, text, as_json=as_json)

@@ -9,6 +9,7 @@ import numpy as np
 import typer
 
 from volseg.cli._app import ShowProgress, Workers, app
+from volseg.cli._output import AsJson, emit
 from volseg.errors import ConfigError
 
 
@@ -62,6 +63,7 @@ def evaluate(
     ] = 6,
     workers: Workers = None,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Per-slice and whole-volume accuracy, IoU, BF1 and confusion matrix; JSON + CSV + markdown."""
     from volseg.evaluate import (
@@ -69,6 +71,7 @@ def evaluate(
         markdown,
         open_label_volume,
         parse_slices,
+        summary,
         write_overlays,
         write_report,
     )
@@ -89,12 +92,13 @@ def evaluate(
     base = pred.parent.parent if pred.parent.name == "labels" else pred  # STORE/labels/NAME
     out = out or base.with_name(base.stem + "-eval")
     paths = write_report(ev, out)
-    typer.echo(markdown(ev))
-    typer.echo(f"report: {paths['md']}, {paths['json']}, {paths['csv']}")
+    text = [markdown(ev), f"report: {paths['md']}, {paths['json']}, {paths['csv']}"]
+    files: list[Path] | None = None
     if overlays is not None:
         index = _class_index(cls, ev.classes)
         shown = chosen or sorted(
             set(np.linspace(0, g.data.shape[0] - 1, max_overlays, dtype=int).tolist())
         )
         files = write_overlays(p, g, overlays, shown, cls=index, classes=ev.classes)
-        typer.echo(f"overlays: {len(files)} PNGs in {overlays}")
+        text.append(f"overlays: {len(files)} PNGs in {overlays}")
+    emit({"report": paths, **summary(ev), "overlays": files}, text, as_json=as_json)

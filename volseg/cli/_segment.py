@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from volseg.cli._app import ShowProgress, app, command_line, parse_triple
+from volseg.cli._output import AsJson, emit
 from volseg.errors import ConfigError
 
 
@@ -77,6 +78,7 @@ def segment(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it is a volseg store.")] = False,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Segment a volume: chunk-aligned blocks, one global tile grid, blended overlaps."""
     from volseg.segment import make_segment_config
@@ -108,7 +110,19 @@ def segment(
         values["window"] = window
     cfg = make_segment_config(values)
     result = run_segment(cfg, progress=progress, command=command_line())
-    typer.echo(str(result.summary))
+    labels = f"{result.out}/labels/segmentation"
+    text = [str(result.summary)]
+    if result.ok:
+        text.append(f"labels: {labels}  (napari --plugin napari-ome-zarr {result.out})")
+    summary = {
+        "ok": result.ok,
+        "out": result.out,
+        "labels": labels,
+        "seconds": result.seconds,
+        "blocks": result.summary,
+        "config": result.config,
+    }
+    emit(summary, text, as_json=as_json)
     if not result.ok:
         typer.secho(
             f"{len(result.summary.failed)} block(s) failed; fix the cause and run "
@@ -117,6 +131,3 @@ def segment(
             err=True,
         )
         raise typer.Exit(1)
-    typer.echo(
-        f"labels: {result.out}/labels/segmentation  (napari --plugin napari-ome-zarr {result.out})"
-    )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from volseg.cli._app import ShowProgress, app
+from volseg.cli._output import AsJson, emit
 
 study_app = typer.Typer(
     help="Studies: training crop size x crop count (crops); inference tiling (tiles).",
@@ -33,6 +34,7 @@ def crops(
         bool, typer.Option(help="Forget the finished runs of a changed study and retrain all.")
     ] = False,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Train one network per (crop size, crop count, seed) on dask, score each on held-out
     test images, and report heatmaps, curves, overlays and significance. Rerun to resume:
@@ -42,7 +44,7 @@ def crops(
     cfg = load_study_config(
         config, out=out, seeds=seeds, budget=budget, scheduler=scheduler, workers=workers
     )
-    _report(run_crop_study(cfg, progress=progress, overwrite=overwrite))
+    _report("crops", run_crop_study(cfg, progress=progress, overwrite=overwrite), as_json)
 
 
 @study_app.command("inputs")
@@ -59,6 +61,7 @@ def inputs(
         bool, typer.Option(help="Forget the finished runs of a changed study and retrain all.")
     ] = False,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Train on whole images, on segmented images, and pretrained-on-segmented then
     fine-tuned on whole, R seeds each; compare them paired by seed on whole and segmented
@@ -68,15 +71,27 @@ def inputs(
     cfg = load_input_study_config(
         config, out=out, seeds=seeds, scheduler=scheduler, workers=workers
     )
-    _report(run_input_study(cfg, progress=progress, overwrite=overwrite))
+    _report("inputs", run_input_study(cfg, progress=progress, overwrite=overwrite), as_json)
 
 
-def _report(result: Any) -> None:
+def _report(study: str, result: Any, as_json: bool) -> None:
     """Print a study's answer and report; exit 1 naming the runs that failed."""
-    if result.answer:
-        typer.echo(result.answer)
+    text = [result.answer] if result.answer else []
     if "report" in result.files:
-        typer.echo(f"report: {result.files['report']}")
+        text.append(f"report: {result.files['report']}")
+    summary = {
+        "study": study,
+        "ok": result.ok,
+        "out": result.out,
+        "answer": result.answer,
+        "files": result.files,
+        "runs": len(result.runs),
+        "finished": len(result.records),
+        "failed": result.failed,
+        "executed": result.summary,  # what this invocation ran (None: nothing to run)
+        "results": result.records,
+    }
+    emit(summary, text, as_json=as_json)
     if not result.ok:
         for key, error in result.failed.items():
             typer.secho(f"run {key} failed: {error}", fg="red", err=True)

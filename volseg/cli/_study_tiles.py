@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from volseg.cli._app import ShowProgress
+from volseg.cli._output import AsJson, emit
 from volseg.cli._study import study_app
 from volseg.errors import ConfigError
-from volseg.study._tile_rule import (
-    DEFAULT_IOU_TOLERANCE,
-    DEFAULT_OVERLAPS,
-    DEFAULT_TOLERANCE,
-    WINDOWS,
-)
+from volseg.tiling import WindowKind
+
+# The defaults are the study's, resolved when it runs (volseg.study would load torch for
+# every `volseg --help` and every shell completion); tests check the help quotes them.
 
 
 def _numbers(text: str | None, option: str, kind: type) -> list | None:
@@ -65,18 +64,25 @@ def tiles(
         typer.Option(help="Tile edges in px, e.g. 256,512 (default: derived from model + device)."),
     ] = None,
     overlaps: Annotated[
-        str, typer.Option(help="Overlaps: fractions of the tile (<1) or px.")
-    ] = ",".join(f"{o:g}" for o in DEFAULT_OVERLAPS),
+        str | None,
+        typer.Option(help="Overlaps: fractions of the tile (<1) or px (default 0,0.125,0.25)."),
+    ] = None,
     windows: Annotated[
         str, typer.Option(help="Blending windows among gaussian, uniform, crop-centre.")
-    ] = ",".join(WINDOWS),
+    ] = ",".join(get_args(WindowKind)),
     tolerance: Annotated[
-        float, typer.Option(help="Largest fraction of labels that may differ from a single pass.")
-    ] = DEFAULT_TOLERANCE,
+        float | None,
+        typer.Option(
+            help="Largest fraction of labels that may differ from a single pass (default 0.001)."
+        ),
+    ] = None,
     iou_tolerance: Annotated[
-        float,
-        typer.Option(help="With --truth: largest IoU loss against the single pass (class --cls)."),
-    ] = DEFAULT_IOU_TOLERANCE,
+        float | None,
+        typer.Option(
+            help="With --truth: largest IoU loss against the single pass (class --cls; "
+            "default 0.002)."
+        ),
+    ] = None,
     cls: Annotated[
         str | None,
         typer.Option(help="Class of interest (name or index; default: the model's, else 1)."),
@@ -87,11 +93,17 @@ def tiles(
         bool, typer.Option(help="Store the choice for `volseg segment --tile auto`.")
     ] = True,
     progress: ShowProgress = True,
+    as_json: AsJson = False,
 ) -> None:
     """Sweep tile size x overlap x window; time each setting and compare its labels with a
     single pass; choose the fastest within tolerance and cache it for --tile auto."""
     from volseg.evaluate import parse_slices
     from volseg.io import VolumeStore
+    from volseg.study._tile_rule import (
+        DEFAULT_IOU_TOLERANCE,
+        DEFAULT_OVERLAPS,
+        DEFAULT_TOLERANCE,
+    )
     from volseg.study._tiles import study_tiles
     from volseg.study._tiles_report import tile_table
 
@@ -102,19 +114,19 @@ def tiles(
         model,
         volume,
         tiles=_numbers(tiles, "--tiles", int),
-        overlaps=_overlaps(overlaps),
+        overlaps=list(DEFAULT_OVERLAPS) if overlaps is None else _overlaps(overlaps),
         windows=[w.strip() for w in windows.split(",") if w.strip()],
         slices=chosen_slices,
         truth=truth,
         truth_labels=truth_labels,
         cls=cls,
         device=device,
-        tolerance=tolerance,
-        iou_tolerance=iou_tolerance,
+        tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+        iou_tolerance=DEFAULT_IOU_TOLERANCE if iou_tolerance is None else iou_tolerance,
         repeats=repeats,
         out=out,
         cache=cache,
         progress=progress,
     )
-    typer.echo(tile_table(study))
-    typer.echo(f"report: {study.files['md']}  plot: {study.files['png']}")
+    text = [tile_table(study), f"report: {study.files['md']}  plot: {study.files['png']}"]
+    emit({**study.to_dict(), "files": study.files}, text, as_json=as_json)
