@@ -90,6 +90,61 @@ def reconstruct(
     :func:`~volseg.reconstruct.export_precomputed`). See the two functions for the parameters;
     ``overwrite`` also replaces the ``meshes``, ``skeletons`` and ``precomputed`` folders of
     an earlier run.
+
+    Parameters
+    ----------
+    labels_store
+        A complete volseg store holding the image and the class labels ``labels``.
+    out_dir
+        Folder for everything listed above.
+    labels
+        The label image of class ids to read.
+    classes
+        The class names whose voxels make up the objects (several are merged into one
+        foreground). Default: ``"soma"`` when the labels have it, else class 1.
+    connectivity
+        6, 18 or 26: voxels sharing a face, also an edge, also a corner are neighbours.
+    block_shape
+        Voxels per task: whole chunks of the labels (default: derived from the chunks).
+    min_voxels
+        Objects with fewer voxels are dropped (dust); 0 keeps all.
+    border
+        ``"drop"`` drops objects with a voxel on the volume's outer faces; ``"keep"`` keeps
+        them (``touches_border`` marks them in the table).
+    meshes
+        Whether to mesh the objects.
+    formats
+        Mesh file formats among ``"ply"``, ``"obj"``, ``"stl"``, ``"glb"``.
+    skeletons
+        Which objects to skeletonize: ``"elongated"`` (``elongation >= min_elongation``),
+        ``"all"`` or ``"none"``.
+    min_elongation
+        The elongation from which ``skeletons="elongated"`` skeletonizes an object.
+    smooth_iterations
+        Taubin smoothing rounds of the meshes.
+    simplify
+        Fraction of mesh faces to keep (0 < simplify ≤ 1), by quadric decimation; None
+        keeps every face.
+    client
+        A dask client; None starts a local cluster (or connects to
+        ``DASK_SCHEDULER_ADDRESS``) for the duration of the call.
+    progress
+        Draw progress bars on stderr.
+    overwrite
+        Replace the outputs of an earlier run in ``out_dir``.
+
+    Returns
+    -------
+    ReconstructResult
+        ``components`` (the objects: store, tables, count), ``export`` (meshes and
+        skeletons; None when neither was asked for), ``precomputed`` and ``seconds``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown class, skeleton mode, connectivity, border policy or ``min_voxels``.
+    IncompleteStoreError, StoreNotFoundError, StoreExistsError, GeometryError
+        As :func:`~volseg.reconstruct.reconstruct_components`.
     """
     t0 = time.perf_counter()
     if skeletons not in ("elongated", "all", "none"):
