@@ -9,7 +9,6 @@ from volseg.errors import ConfigError, InputError
 from volseg.reconstruct._mesh import object_mesh, write_mesh, write_scene
 from volseg.reconstruct._sampling import downsample_factor, sample_mask
 
-
 # GLB holds metres, the other formats µm
 UM_PER_UNIT = {"ply": 1.0, "obj": 1.0, "stl": 1.0, "glb": 1e6}
 
