@@ -71,3 +71,26 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh volseg cache folder (``VOLSEG_CACHE_DIR``, inherited by child processes)."""
     monkeypatch.setenv("VOLSEG_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="session")
+def reconstruction(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of a reconstruction of a (24, 128, 128) phantom's somas (ground
+    truth; 3 objects, each with a mesh and a skeleton), run on an in-process cluster."""
+    from volseg.phantom import PhantomConfig, generate_phantom
+    from volseg.reconstruct import reconstruct
+    from volseg.runtime import connect
+
+    root = tmp_path_factory.mktemp("reconstruction")
+    config = PhantomConfig(shape=(24, 128, 128), seed=5)
+    generate_phantom(root / "phantom.zarr", config, chunks=(8, 64, 64), progress=False)
+    with connect(n_workers=1, threads_per_worker=1, processes=False) as c:
+        reconstruct(
+            root / "phantom.zarr",
+            root / "objects",
+            labels="ground_truth",
+            skeletons="all",
+            client=c,
+            progress=False,
+        )
+    return root / "objects"

@@ -1,11 +1,8 @@
-"""``volseg reconstruct`` end to end on a phantom, and ``volseg view``'s server."""
+"""``volseg reconstruct`` end to end on a phantom (``volseg view``: tests/test_view.py)."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
-from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -17,7 +14,6 @@ import zarr
 from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.reconstruct import read_swc
 from volseg.testing import run_volseg
-from volseg.view import neuroglancer_state, neuroglancer_url, serve_store
 
 
 @pytest.fixture(scope="module")
@@ -79,23 +75,6 @@ def test_unknown_class_is_named_with_the_choices(phantom: Path, tmp_path: Path):
     )  # fmt: skip
     assert res.returncode != 0
     assert "axon" in res.stderr and "soma" in res.stderr
-
-
-def test_view_serves_the_store_with_cors_and_links_neuroglancer(phantom: Path):
-    with serve_store(phantom, port=0) as server:
-        with urllib.request.urlopen(server.url + "zarr.json", timeout=10) as resp:
-            assert resp.headers["Access-Control-Allow-Origin"] == "*"
-            meta = json.loads(resp.read())
-        assert meta["attributes"]["ome"]["multiscales"]
-        request = urllib.request.Request(server.url + "zarr.json", method="OPTIONS")
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            assert resp.status == 204
-        state = neuroglancer_state(server.url, server.store)
-    names = [layer["name"] for layer in state["layers"]]
-    assert names == ["image", "ground_truth"]
-    assert state["layers"][1]["source"] == f"zarr3://{server.url}labels/ground_truth/"
-    url = neuroglancer_url(state)
-    assert json.loads(unquote(url.split("#!", 1)[1])) == state
 
 
 def test_an_output_being_written_is_never_replaced(phantom: Path, tmp_path: Path):
