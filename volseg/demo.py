@@ -56,6 +56,37 @@ def run_demo(
     phantom (seed ``seed + 1``) is segmented whole and scored against its ground truth.
     Both have ``vessel_density`` vessel trunks per 10⁶ px² of cord (the phantom's default is
     25): in a volume this small that gives the classifier enough vessels to learn from.
+
+    Parameters
+    ----------
+    out
+        Folder for everything the demo writes.
+    shape
+        (z, y, x) shape of both phantoms.
+    epochs
+        Training epochs of the SegNet.
+    crops
+        Random training crops per epoch.
+    crop_size
+        Edge of the training crops in px.
+    seed
+        Seed of the training phantom and of training; the test phantom has ``seed + 1``.
+    workers
+        Worker processes of the local dask cluster (default: derived from the CPU count).
+    min_object_voxels
+        Smaller 3D objects are dropped by the classifier and the reconstruction.
+    vessel_density
+        Vessel trunks per 10⁶ px² of cord in both phantoms.
+    progress
+        Draw progress bars on stderr.
+
+    Returns
+    -------
+    DemoResult
+        The output folder, the ``paths`` of everything written (volume, model,
+        segmentation, reports, classifier, objects, meshes), the ``scores`` measured
+        (IoU, BF1, accuracy before and after classification, object counts) and
+        ``seconds``.
     """
     t0 = time.perf_counter()
     out = Path(out)

@@ -126,6 +126,8 @@ def classify(
     out_dir
         Receives ``classified.zarr`` (image and ``labels/<labels>`` hard-linked,
         ``labels/classified``, ``labels/objects``) and ``objects.parquet``/``.csv``.
+    labels
+        The label image of class ids in ``segmented``.
     min_voxels
         Objects smaller than this are dropped (background in the outputs).
     neck_ratio, split
@@ -146,10 +148,15 @@ def classify(
         Continue an interrupted run in ``out_dir``: blocks done are not written again.
     overwrite
         Replace the outputs of an earlier run.
+    progress
+        Draw progress bars on stderr.
 
     Returns
     -------
     ClassifyResult
+        The output folder and store, the object ``table`` (id, class, probability,
+        placement, features), the run summary; ``count(name)`` counts the objects of a
+        class and ``n_split`` the connected components cut at necks.
 
     Raises
     ------

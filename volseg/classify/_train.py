@@ -108,6 +108,10 @@ def train_classifier(
     out
         The classifier file to write (e.g. ``classifier.vsclf``); the training table goes
         beside it as ``<out>.csv``.
+    labels
+        The label image of class ids in ``segmented``.
+    truth_labels
+        The label image of ground-truth class ids in ``truth``.
     classes
         The object classes, by name, in both stores (default: the truth's classes after
         the first, e.g. soma and vessel).
@@ -119,6 +123,16 @@ def train_classifier(
         Seed of the learner.
     client, scheduler, n_workers
         The dask cluster, as for :func:`classify`.
+    overwrite
+        Replace ``out`` if it exists.
+    progress
+        Draw progress bars on stderr.
+
+    Returns
+    -------
+    TrainedClassifier
+        The classifier file and the classifier, the training table (``<out>.csv``) and
+        the counts of objects found and used per class.
 
     Raises
     ------

@@ -52,7 +52,33 @@ def _from_store(path: Path, name: str | None, *, role: str) -> LabelVolume:
 
 def open_label_volume(spec: str | Path, *, labels: str | None = None, role: str) -> LabelVolume:
     """Open ``spec``: a volseg store (+ labels name), ``STORE/labels/NAME``, a 3D ``.npy``
-    or a zarr array."""
+    or a zarr array.
+
+    Parameters
+    ----------
+    spec
+        The labels to score or score against.
+    labels
+        The label image of a store (``segmentation``, ``ground_truth``, ...); by default
+        the store's only one.
+    role
+        What the volume is (``"pred"`` or ``"gt"``), used in error messages.
+
+    Returns
+    -------
+    LabelVolume
+        The labels as a dask array, their source, and what the store knows: class names,
+        voxel size, the raw image.
+
+    Raises
+    ------
+    InputNotFoundError
+        ``spec`` does not exist.
+    InputError
+        ``spec`` is not a 3D volume of integer class ids.
+    StoreNotFoundError
+        ``labels`` is not given and the store holds several label images to choose from.
+    """
     path = Path(spec)
     if not path.exists():
         raise InputNotFoundError(f"{role} {path} does not exist")

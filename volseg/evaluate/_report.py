@@ -87,7 +87,20 @@ def markdown(ev: Evaluation) -> str:
 
 
 def write_report(ev: Evaluation, out: str | Path) -> dict[str, Path]:
-    """Write ``metrics.json`` (summary + per slice), ``per_slice.csv`` and ``summary.md``."""
+    """Write ``metrics.json`` (summary + per slice), ``per_slice.csv`` and ``summary.md``.
+
+    Parameters
+    ----------
+    ev
+        An evaluation (:func:`evaluate_volumes`).
+    out
+        The folder to write into (created if missing; files there are replaced).
+
+    Returns
+    -------
+    dict of str to Path
+        The files written, by kind: ``"json"``, ``"csv"`` and ``"md"``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "metrics.json", "csv": out / "per_slice.csv", "md": out / "summary.md"}

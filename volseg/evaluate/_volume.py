@@ -144,8 +144,15 @@ def evaluate_volumes(
 
     Parameters
     ----------
-    tolerance, inclusive
+    pred
+        The prediction (:func:`open_label_volume`).
+    gt
+        The ground truth, of the same shape.
+    tolerance
         BF1 tolerance in pixels, as in :func:`volseg.metrics.bf1`.
+    inclusive
+        Count boundary pixels at exactly ``tolerance`` as matched, as in
+        :func:`volseg.metrics.bf1`.
     slices
         Score only these slices (e.g. the annotated ones); the 3D surface BF1 is then skipped.
     surface_tolerance_um
@@ -153,6 +160,22 @@ def evaluate_volumes(
         size. Needs the voxel size of the ground truth (from its store; 1 µm for arrays).
     classes
         Class names; by default those of the stores, or ``background, class 1, ...``.
+    num_workers
+        Threads scoring slabs; by default one per CPU core.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Evaluation
+        Classes, scored slices, confusion matrix, accuracy, IoU and BF1 per class, per-slice
+        records, and the 3D surface BF1 when every slice was scored
+        (:func:`write_report` writes it, :func:`markdown` renders it).
+
+    Raises
+    ------
+    InputError
+        The two volumes differ in shape, or hold class ids beyond ``classes``.
     """
     if pred.data.shape != gt.data.shape:
         raise InputError(

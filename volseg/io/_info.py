@@ -14,7 +14,24 @@ def _stored_bytes(path: Path) -> int:
 
 
 def describe(path: str | Path) -> dict[str, Any]:
-    """Shape, dtype, chunks, voxel size, levels, labels, provenance and completeness."""
+    """Shape, dtype, chunks, voxel size, levels, labels, provenance and completeness.
+
+    Parameters
+    ----------
+    path
+        A volseg store.
+
+    Returns
+    -------
+    dict
+        Plain JSON-ready values (what ``volseg info --json`` prints; :func:`format_info`
+        renders them as text).
+
+    Raises
+    ------
+    StoreNotFoundError, InvalidStoreError
+        ``path`` is not a volseg store.
+    """
     store = VolumeStore.open(path)
     image = store.image(0)
     meta = store.meta

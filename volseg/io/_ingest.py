@@ -117,6 +117,14 @@ def ingest(
         (z, y, x) chunk shape; by default 512 px in y/x and about 4 MiB per chunk.
     levels
         Number of pyramid levels (1: full resolution only).
+    overwrite
+        Replace ``out`` if it is already a volseg store.
+    num_workers
+        Threads reading and writing slabs; by default one per CPU core.
+    progress
+        Show a progress bar.
+    command
+        The command line recorded in the store's provenance (the CLI passes its own).
 
     Returns
     -------

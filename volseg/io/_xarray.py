@@ -88,6 +88,30 @@ def open_labels(
 
     ``name`` may be omitted when the store has exactly one label image. ``attrs`` add
     ``classes`` (the class name of each label value).
+
+    Parameters
+    ----------
+    path
+        A volseg store.
+    name
+        The label image (``ground_truth``, ``segmentation``, ...); ``None`` when the store
+        holds exactly one.
+    level
+        Pyramid level; 0 is full resolution.
+    allow_incomplete
+        Read a store whose writing never finished (its data may be partial).
+
+    Returns
+    -------
+    xarray.DataArray
+        Dimensions ``(z, y, x)``, coordinates in micrometres, class ids as values; ``attrs``
+        as :func:`open_volume`'s plus ``classes``.
+
+    Raises
+    ------
+    StoreNotFoundError, InvalidStoreError, IncompleteStoreError
+        As :func:`open_volume`; also when ``name`` is omitted and the store does not hold
+        exactly one label image (the message lists them).
     """
     store = VolumeStore.open(path)
     if not allow_incomplete:

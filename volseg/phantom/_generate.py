@@ -73,6 +73,27 @@ def generate_phantom(
     so memory is bounded by a few chunks per worker whatever the depth, and the same seed
     gives bit-identical data whatever ``chunks`` and ``num_workers`` are.
 
+    Parameters
+    ----------
+    out
+        The store to create.
+    config
+        Shape, seed, mode and anatomy; ``None`` is ``PhantomConfig()`` (64 × 512 × 512,
+        seed 0, fast mode).
+    chunks
+        (z, y, x) chunk shape; by default 512 px in y/x and about 4 MiB per chunk
+        (``volseg.io.default_chunks``).
+    levels
+        Number of pyramid levels (1: full resolution only).
+    overwrite
+        Replace ``out`` if it is already a volseg store.
+    num_workers
+        Threads rendering chunks; by default one per CPU core.
+    progress
+        Show a progress bar.
+    command
+        The command line recorded in the store's provenance (the CLI passes its own).
+
     Returns
     -------
     VolumeStore

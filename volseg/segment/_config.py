@@ -55,5 +55,23 @@ class SegmentConfig(BaseModel):
 
 
 def make_segment_config(values: dict[str, Any]) -> SegmentConfig:
-    """Build a :class:`SegmentConfig`, turning validation errors into one :class:`ConfigError`."""
+    """Build a :class:`SegmentConfig`, turning validation errors into one :class:`ConfigError`.
+
+    Parameters
+    ----------
+    values
+        The options of ``volseg segment`` by field name: ``volume``, ``model`` and ``out``
+        at least (paths), then ``tile``, ``overlap``, ``window``, ``device``, ``scheduler``,
+        ``resume``, ``overwrite``, ... (see :class:`SegmentConfig`).
+
+    Returns
+    -------
+    SegmentConfig
+        The validated, frozen config.
+
+    Raises
+    ------
+    ConfigError
+        Names every invalid or unknown option and why.
+    """
     return validated(SegmentConfig, values, what="segment options", style="flag")

@@ -248,6 +248,36 @@ def segment(
     The blocks run on ``client`` when given, else on a cluster from ``config.scheduler``
     (a local one by default); ``inline`` runs them one after another in this process, for
     a caller that is itself one task of a cluster (a study run scores its test images so).
+
+    Parameters
+    ----------
+    config
+        What to segment with which model into which store, and how
+        (:func:`make_segment_config` builds it from a dict).
+    progress
+        Show a progress bar.
+    command
+        The command line recorded in the output's provenance (the CLI passes its own).
+    client
+        A dask client to run the blocks on; ``None`` connects as ``config.scheduler`` says.
+    inline
+        Run the blocks in this process, one after another (no cluster).
+
+    Returns
+    -------
+    SegmentResult
+        ``out``, the run ``summary`` (blocks done / skipped / failed, time, voxels/s), the
+        resolved ``config`` and ``seconds``; ``ok`` is False when blocks failed.
+
+    Raises
+    ------
+    StoreNotFoundError, IncompleteStoreError
+        The volume is missing or was never finished.
+    ConfigError
+        ``resume`` without an earlier run, or options the model or volume refuse.
+    StoreExistsError, RunLockedError, ResumeMismatchError
+        ``out`` exists (without ``overwrite``/``resume``), another run holds its lock, or
+        the layout or config changed since the run being resumed.
     """
     t0 = time.perf_counter()
     volume = VolumeStore.open(config.volume)

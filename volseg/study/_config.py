@@ -163,6 +163,25 @@ def load_study_config(path: str | Path, **overrides: Any) -> StudyConfig:
     name a training YAML (a ``volseg train`` config) whose options become the shared recipe
     (its data become the study's train/validation unless those are given; its per-run
     fields are left out).
+
+    Parameters
+    ----------
+    path
+        A study YAML (``pipelines/study_crops_tomography.yaml`` is one).
+    **overrides
+        Options that replace the file's (``seeds=5``, ``out="out/study"``, ...); a value of
+        ``None`` leaves the file's value.
+
+    Returns
+    -------
+    StudyConfig
+        The validated, frozen config.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not a mapping, or an option is unknown or invalid (every
+        field at fault is named).
     """
     path = Path(path)
     values = read_yaml_mapping(path, what="study config")

@@ -80,6 +80,34 @@ def run_crop_study(
     changed recipe, budget, data, test set or scoring is refused, naming what changed
     (``overwrite`` forgets the finished runs instead). A failing run is retried
     ``config.retries`` times, then reported in ``failed`` while the others finish.
+
+    Parameters
+    ----------
+    config
+        The study (:func:`load_study_config` reads it from YAML).
+    progress
+        Draw progress bars on stderr.
+    overwrite
+        Forget the finished runs of an earlier study in ``config.out`` and start again.
+    client
+        A dask client to run the runs on; ``None`` connects to ``config.scheduler``, else
+        starts a local cluster of ``config.workers`` processes.
+
+    Returns
+    -------
+    StudyResult
+        The runs planned, the records of the finished ones, the failed runs (key: error),
+        the runner's summary, the report's files and the answer.
+
+    Raises
+    ------
+    RunLockedError
+        Another study holds the lock of ``config.out``.
+    ResumeMismatchError
+        ``config.out`` holds a study with another layout (recipe, budget, data, test set or
+        scoring; the message names what changed) and ``overwrite`` is false.
+    ConfigError
+        Bad inputs, found before anything trains.
     """
     out = Path(config.out)
     if out.exists():

@@ -79,7 +79,26 @@ class InputStudyConfig(StudyBase):
 
 
 def load_input_study_config(path: str | Path, **overrides: Any) -> InputStudyConfig:
-    """Read an inputs-study YAML (data paths relative to the file); ``overrides`` win."""
+    """Read an inputs-study YAML (data paths relative to the file); ``overrides`` win.
+
+    Parameters
+    ----------
+    path
+        An inputs-study YAML (``pipelines/study_inputs_tomography.yaml`` is one).
+    **overrides
+        Options that replace the file's; a value of ``None`` leaves the file's value.
+
+    Returns
+    -------
+    InputStudyConfig
+        The validated, frozen config.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not a mapping, or an option is unknown or invalid (every
+        field at fault is named).
+    """
     path = Path(path)
     values = read_yaml_mapping(path, what="study config")
     for key in ("train", "validation", "test"):
@@ -222,7 +241,36 @@ def run_input_study(
     client: Client | None = None,
 ) -> StudyResult:
     """Run the inputs study ``config`` into ``config.out`` and write its report (resumable
-    run by run, like the crop study; fine-tuning runs start after the segmented ones)."""
+    run by run, like the crop study; fine-tuning runs start after the segmented ones).
+
+    Parameters
+    ----------
+    config
+        The study (:func:`load_input_study_config` reads it from YAML).
+    progress
+        Draw progress bars on stderr.
+    overwrite
+        Forget the finished runs of an earlier study in ``config.out`` and start again.
+    client
+        A dask client to run the runs on; ``None`` connects to ``config.scheduler``, else
+        starts a local cluster of ``config.workers`` processes.
+
+    Returns
+    -------
+    StudyResult
+        The runs planned, the records of the finished ones, the failed runs (key: error),
+        the runner's summary, the report's files and the answer.
+
+    Raises
+    ------
+    RunLockedError
+        Another study holds the lock of ``config.out``.
+    ResumeMismatchError
+        ``config.out`` holds a study with another layout (recipe, budget, data, test set or
+        scoring; the message names what changed) and ``overwrite`` is false.
+    ConfigError
+        Bad inputs, found before anything trains.
+    """
     out = Path(config.out)
     if out.exists():
         RunLock(out).ensure_free()

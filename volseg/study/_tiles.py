@@ -245,6 +245,8 @@ def study_tiles(
     Returns
     -------
     TileStudy
+        One row per setting (the single pass first: tile, overlap, window, time, voxels/s,
+        disagreement, and IoU/BF1 with truth) and the ``choice``.
 
     Raises
     ------

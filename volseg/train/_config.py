@@ -118,6 +118,25 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Read a YAML training config; ``overrides`` (not None) replace its values.
 
     Relative data paths in the file are taken relative to the file's folder.
+
+    Parameters
+    ----------
+    path
+        A ``volseg train`` YAML file (``pipelines/train_tomography.yaml`` is one).
+    **overrides
+        Options that replace the file's (``epochs=1``, ``out="out/run"``, ...); a value of
+        ``None`` leaves the file's value.
+
+    Returns
+    -------
+    TrainConfig
+        The validated, frozen config.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not a mapping, or an option is unknown or invalid (every
+        field at fault is named).
     """
     path = Path(path)
     values = read_yaml_mapping(path, what="training config")

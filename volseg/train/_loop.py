@@ -116,6 +116,20 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     Outputs in ``config.out``: ``config.yaml`` (resolved), ``best.pt`` (best validation IoU
     of the class of interest), ``last.pt``, ``history.csv``/``.json`` and ``curves.png``
     (updated every epoch), ``summary.json``.
+
+    Parameters
+    ----------
+    config
+        The run: data, model, crops, budget, optimizer, seed (:func:`load_config` reads it
+        from YAML, ``make_config`` from a dict).
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    TrainResult
+        ``out``, ``best_checkpoint`` (``None`` without validation data), ``last_checkpoint``,
+        ``best_epoch``, ``best_metrics``, the per-epoch ``history`` and ``seconds``.
     """
     start = time.perf_counter()
     out = Path(config.out)
