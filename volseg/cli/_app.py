@@ -9,13 +9,17 @@ from typing import Annotated
 
 import typer
 
+from volseg.cli._completion import InstallCompletion, ShowCompletion
 from volseg.errors import ConfigError
 
+PROG = "volseg"
+
 app = typer.Typer(
-    name="volseg",
+    name=PROG,
     help="Large-volume streaming segmentation of tomography volumes.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["--help", "-h"]},  # inherited by every command
+    add_completion=False,  # volseg's own options take the shell (see _completion.py)
     pretty_exceptions_enable=False,
 )
 
@@ -36,6 +40,8 @@ def _root(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    show_completion: ShowCompletion = None,
+    install_completion: InstallCompletion = None,
 ) -> None:
     """Large-volume streaming segmentation of tomography volumes."""
 

@@ -7,10 +7,8 @@ import sys
 import typer
 import typer.main
 
-from volseg.cli._app import app
+from volseg.cli._app import PROG, app
 from volseg.errors import VolsegError
-
-PROG = "volseg"
 
 
 def main() -> None:
