@@ -6,6 +6,7 @@ declares ``alignment``, the input size multiple the tiler must respect (SegNet: 
 """
 
 from volseg.models._alignment import PadMode, pad_to_alignment, predict_logits
+from volseg.models._bioimageio import export_bioimageio
 from volseg.models._blocks import ConvBNReLU, DecoderStage, EncoderStage, SegmentationModel
 from volseg.models._checkpoint import (
     CHECKPOINT_FORMAT,
@@ -22,6 +23,7 @@ from volseg.models._freeze import (
     trainable_parameters,
 )
 from volseg.models._fuse import fuse_for_inference
+from volseg.models._packaged import ClassProbabilities, bioimageio_network
 from volseg.models._registry import available_models, build_model, register_model
 from volseg.models._segnet import SegNet, segnet
 from volseg.models._unet import UNet, unet_small
@@ -29,6 +31,7 @@ from volseg.models._unet import UNet, unet_small
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
+    "ClassProbabilities",
     "ConvBNReLU",
     "DecoderStage",
     "EncoderStage",
@@ -39,7 +42,9 @@ __all__ = [
     "UNet",
     "autocast",
     "available_models",
+    "bioimageio_network",
     "build_model",
+    "export_bioimageio",
     "freeze_modules",
     "frozen_modules",
     "fuse_for_inference",

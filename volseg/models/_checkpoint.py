@@ -17,9 +17,16 @@ import volseg
 from volseg._files import write_atomically
 from volseg.errors import CheckpointError, ConfigError, InputNotFoundError
 from volseg.models._blocks import SegmentationModel
+from volseg.models._package import is_bioimageio_package, read_bioimageio_payload
 from volseg.models._registry import available_models, build_model, check_model_arguments
 
-__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "state_bytes",
+]
 
 CHECKPOINT_FORMAT = 1
 _KEYS = ("format", "architecture", "arguments", "metadata", "weights_sha256", "weights")
@@ -89,6 +96,15 @@ def _check_matches(model: nn.Module, architecture: str, arguments: dict[str, Any
         )
 
 
+def state_bytes(model: nn.Module) -> bytes:
+    """The bytes of ``torch.save(state_dict)`` (tensors on CPU, contiguous): the weight
+    bytes a checkpoint stores and hashes; the same weights give the same bytes."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     model: nn.Module,
@@ -141,10 +157,7 @@ def save_checkpoint(
     _check_matches(model, architecture, arguments)
     metadata["volseg_version"] = volseg.__version__
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    raw = buffer.getvalue()
+    raw = state_bytes(model)
     digest = hashlib.sha256(raw).hexdigest()
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -159,7 +172,7 @@ def save_checkpoint(
     return digest
 
 
-def _read_payload(path: Path) -> dict[str, Any]:
+def _read_torch_payload(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -173,14 +186,24 @@ def _read_payload(path: Path) -> dict[str, Any]:
             f"{path} is a torch file but not a volseg checkpoint (expected the keys "
             f"{list(_KEYS)}); write it with save_checkpoint"
         )
+    weights = payload["weights"]
+    if not isinstance(weights, torch.Tensor) or weights.dtype != torch.uint8 or weights.ndim != 1:
+        raise CheckpointError(f"{path} is corrupted: its weights are not a byte tensor")
+    return {**payload, "weights": weights.numpy().tobytes()}
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    """The checkpoint's keys, ``weights`` as bytes; a bioimage.io package volseg wrote
+    (a zip with ``rdf.yaml``; torch files are zips too) is read by its own reader."""
+    if is_bioimageio_package(path):
+        payload = read_bioimageio_payload(path)
+    else:
+        payload = _read_torch_payload(path)
     if payload["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path} has checkpoint format {payload['format']!r}; this volseg "
             f"({volseg.__version__}) reads format {CHECKPOINT_FORMAT}"
         )
-    weights = payload["weights"]
-    if not isinstance(weights, torch.Tensor) or weights.dtype != torch.uint8 or weights.ndim != 1:
-        raise CheckpointError(f"{path} is corrupted: its weights are not a byte tensor")
     return payload
 
 
@@ -204,10 +227,13 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Load a checkpoint written by :func:`save_checkpoint`, checking its weights hash.
 
+    A bioimage.io model package written by :func:`volseg.models.export_bioimageio` (a
+    ``.zip``) loads the same way and gives the same model, sha256 and metadata.
+
     Parameters
     ----------
     path : str or os.PathLike
-        The checkpoint file.
+        The checkpoint file, or a bioimage.io package volseg exported.
     expected_sha256 : str, optional
         Refuse the file unless its weights have this hex sha256 (e.g. the hash recorded in
         a run's provenance, so a resumed run uses the very same weights).
@@ -228,18 +254,20 @@ def load_checkpoint(
     CheckpointError
         If the file is not a checkpoint, is truncated, its weights do not hash to the
         stored sha256 (corrupted) or to ``expected_sha256``, its architecture is not
-        registered, or its ``in_channels``/``num_classes`` differ from those asked.
+        registered, or its ``in_channels``/``num_classes`` differ from those asked; or it
+        is a bioimage.io package that volseg did not write (the message says what it needs).
 
     Notes
     -----
     Both the file and the weight bytes inside are read with ``torch.load(weights_only=True)``,
-    so loading never runs code from the file.
+    so loading never runs code from the file. A package's ``rdf.yaml`` is read with
+    ``yaml.safe_load``; its weights must hash to the sha256 the package states.
     """
     file = Path(path)
     if not file.is_file():
         raise InputNotFoundError(f"checkpoint not found: {file} does not exist or is not a file")
     payload = _read_payload(file)
-    raw = payload["weights"].numpy().tobytes()
+    raw = payload["weights"]
     digest = hashlib.sha256(raw).hexdigest()
     if digest != payload["weights_sha256"]:
         raise CheckpointError(
