@@ -6,6 +6,7 @@ from volseg.cli import (  # noqa: F401
     _classify,
     _demo,
     _evaluate,
+    _export,
     _info,
     _ingest,
     _phantom,
