@@ -129,11 +129,11 @@ def export_objects(
     skeletons : {"elongated", "all", "none"}
         Which objects to skeletonize: those with ``elongation >= min_elongation``, all, none.
     classes : sequence of str, optional
-        The classes the objects were made of; they decide the SWC node types (see
-        :func:`swc_structure`). Soma objects are written with the soma as root (type 1,
-        :func:`soma_rooted`), so a round soma is a single-point soma; vessel objects have
-        type 7 ("custom: vessel"), others type 0. A skeleton of a single node that is not a
-        soma (a round blob: no centre line) is measured but not written.
+        The classes the objects were made of; they decide the SWC root and node types
+        (see :func:`write_swc`): ``["soma"]``: the soma is the root (type 1), so a round
+        soma is a single-point soma; ``["vessel"]``: type 7 ("custom: vessel"); anything
+        else: type 0. A skeleton of a single node that is not a soma (a round blob: no
+        centre line) is measured but not written.
     smooth_iterations, simplify
         See :func:`object_mesh`; here smoothing defaults to 10 Taubin rounds.
     max_voxels : int

@@ -87,9 +87,11 @@ def write_swc(
     path : path
         The ``.swc`` file to write (parents are created).
     structure : {"soma", "vessel", "undefined"}
-        ``"soma"``: the tree of :func:`soma_rooted`, its root of type 1 (soma) and the other
-        nodes type 0; ``"vessel"``: every node type 7 ("custom: vessel"); ``"undefined"``:
-        type 0. Other than for somas the root is the skeleton's own (an end node).
+        ``"soma"``: the tree is re-rooted at its widest node, the soma (type 1, with the
+        radius of the largest inscribed sphere), which absorbs the centre line inside that
+        sphere; the nodes beyond are type 0, and a round soma is a single-point soma.
+        ``"vessel"``: every node type 7 ("custom: vessel"); ``"undefined"``: type 0.
+        Other than for somas the root is the skeleton's own (an end node).
     object_id : int, optional
         Written in the header and in navis's ``# Meta:`` line (its ``id``).
     comments : iterable of str
