@@ -5,12 +5,25 @@ Layout of a store (zarr v3)::
     OUT.zarr/                 group: ome.multiscales (image), volseg (provenance, completeness)
       0/ 1/ ...               image levels, dimension_names (z, y, x)
       labels/                 group: ome.labels = [names]
-        <name>/               group: ome.multiscales + ome.image-label, volseg (classes, complete)
+        <name>/               group: ome.multiscales + ome.image-label + ome.omero (display),
+                              volseg (classes, complete)
           0/ 1/ ...           label levels, same shapes as the image levels
+
+How napari-ome-zarr (0.10) turns this into layers, and why the metadata is shaped so: a
+label image's layer name is ``labels<group path>`` (``labels/labels/<name>``) unless the
+group has ``omero`` metadata, whose first channel names the layer
+``"<multiscales name>: <channel label>"``, or just ``"<channel label>"`` when the
+multiscales has no name. Label images therefore carry a one-channel ``omero`` block named
+after the label image and no multiscales ``name`` (a SHOULD of the spec, not a MUST), so
+the layer is called ``ground_truth``, ``segmentation`` or ``soma_objects``. Every
+``image-label`` property key becomes one napari property column, so each must be a
+scalar. The image keeps its multiscales name and no ``omero``: napari names it after the
+store's file name.
 """
 
 from __future__ import annotations
 
+import colorsys
 import math
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -93,9 +106,9 @@ def scratch_compressor() -> BloscCodec:
 
 
 def multiscales(
-    name: str, voxel_size: Sequence[float], factors: Sequence[Sequence[int]]
+    name: str | None, voxel_size: Sequence[float], factors: Sequence[Sequence[int]]
 ) -> list[dict[str, Any]]:
-    """The ``multiscales`` metadata of an image or label image.
+    """The ``multiscales`` metadata of an image or label image (no ``name`` if ``None``).
 
     Level ``k`` has scale ``voxel_size * factor`` and a translation of ``(factor - 1) / 2``
     voxels, so that the centre of a downsampled voxel sits at the centre of the voxels it
@@ -115,13 +128,21 @@ def multiscales(
                 }
             )
         datasets.append({"path": str(level), "coordinateTransformations": transforms})
-    return [
-        {
-            "name": name,
-            "axes": [{"name": a, "type": "space", "unit": UNIT} for a in AXES],
-            "datasets": datasets,
-        }
-    ]
+    multiscale: dict[str, Any] = {} if name is None else {"name": name}
+    multiscale["axes"] = [{"name": a, "type": "space", "unit": UNIT} for a in AXES]
+    multiscale["datasets"] = datasets
+    return [multiscale]
+
+
+def label_omero(name: str) -> dict[str, Any]:
+    """The ``omero`` display metadata of label image ``name``: one channel, named ``name``.
+
+    It is what gives the label layer its name in napari-ome-zarr (see the module notes).
+    No ``window``: the plugin would pass it on as contrast limits, which napari's Labels
+    layer does not take. ``color`` is required by the plugin; the layer's colours come from
+    ``image-label``.
+    """
+    return {"channels": [{"label": name, "color": "FFFFFF", "active": True}]}
 
 
 def image_label(classes: Sequence[str], colors: Sequence[Sequence[int]] | None) -> dict[str, Any]:
@@ -139,6 +160,25 @@ def image_label(classes: Sequence[str], colors: Sequence[Sequence[int]] | None) 
         "properties": [{"label-value": i, "class": name} for i, name in enumerate(classes)],
         "source": {"image": "../../"},
     }
+
+
+def object_colors(ids: Sequence[int]) -> list[dict[str, Any]]:
+    """``image-label`` colours for object ids: hues a golden ratio of the colour circle
+    apart, so that consecutive ids look different.
+
+    Value 0 gets none: it is no object (and ``image-label`` validators want the colours to
+    list the values the properties list); readers draw it as transparent background.
+
+    Examples
+    --------
+    >>> [c["rgba"] for c in object_colors([1, 2])]
+    [[89, 138, 255, 255], [186, 255, 89, 255]]
+    """
+    colors = []
+    for i in ids:
+        rgb = colorsys.hsv_to_rgb((int(i) * 0.618033988749895) % 1.0, 0.65, 1.0)
+        colors.append({"label-value": int(i), "rgba": [round(255 * c) for c in rgb] + [255]})
+    return colors
 
 
 def scale_and_translation(

@@ -29,6 +29,7 @@ from volseg.io._layout import (
     compressor,
     default_chunks,
     image_label,
+    label_omero,
     level_factors,
     level_shapes,
     multiscales,
@@ -180,7 +181,9 @@ class VolumeStore:
     ) -> zarr.Array:
         """Add an (incomplete) label image ``labels/<name>`` with the image's levels and chunks.
 
-        Returns the level-0 array. ``classes[i]`` names label value ``i``.
+        Returns the level-0 array. ``classes[i]`` names label value ``i``. The label image
+        carries ``omero`` display metadata and no multiscales name, so that napari-ome-zarr
+        names its layer ``name`` (see :mod:`volseg.io._layout`).
         """
         if np.dtype(dtype).name not in LABEL_DTYPES:
             raise ConfigError(f"label dtype {dtype} is not supported; use {LABEL_DTYPES}")
@@ -204,8 +207,9 @@ class VolumeStore:
             {
                 "ome": {
                     "version": OME_VERSION,
-                    "multiscales": multiscales(name, self.voxel_size, level_factors(shapes)),
+                    "multiscales": multiscales(None, self.voxel_size, level_factors(shapes)),
                     "image-label": image_label(classes, colors),
+                    "omero": label_omero(name),
                 },
                 "volseg": {"complete": False, "classes": list(classes)},
             }
@@ -276,7 +280,18 @@ class VolumeStore:
         return self.label_group(name)[str(level)]  # type: ignore[return-value]
 
     def classes(self, name: str) -> list[str]:
-        props = attrs(self.label_group(name))["ome"]["image-label"].get("properties", [])
+        """The class name of each label value of label image ``name``.
+
+        An object label image (``volseg.objects`` in its attributes) has the classes its
+        ``volseg`` record names (``["background"]``): its ``image-label`` properties
+        describe objects, not classes, and may carry each object's ``class``. Other
+        images name their classes in the properties (other writers' stores too).
+        """
+        group = attrs(self.label_group(name))
+        volseg = group.get("volseg", {})
+        if "objects" in volseg:
+            return list(volseg.get("classes", ["background"]))
+        props = group["ome"]["image-label"].get("properties", [])
         return [p.get("class", str(p["label-value"])) for p in props]
 
     def set_classes(

@@ -13,7 +13,7 @@ import pandas as pd
 import zarr
 
 from volseg.io import VolumeStore, derived_store
-from volseg.io._layout import OME_VERSION
+from volseg.io._layout import OME_VERSION, object_colors
 from volseg.io._store import attrs
 
 OBJECTS_STORE = "objects.zarr"
@@ -21,6 +21,11 @@ OBJECTS_PARQUET = "objects.parquet"
 OBJECTS_CSV = "objects.csv"
 #: Temporary arrays of a run, removed when it succeeds.
 WORK_DIR = ".volseg-work"
+#: The table columns written as ``image-label`` properties of every object, and those
+#: written when the table has them (a classified table). One scalar each: napari makes
+#: every property key a column of its Labels layer, which must be 1-D.
+OBJECT_PROPERTIES = ("voxels", "volume_um3", "centroid_z_um", "centroid_y_um", "centroid_x_um")
+OPTIONAL_PROPERTIES = ("class", "class_probability")
 
 
 def create_objects_store(
@@ -50,38 +55,57 @@ def create_instance_labels(
 ) -> zarr.Array:
     """Add the (incomplete) label image ``labels/<name>`` for object ids of ``dtype``.
 
-    Its ``image-label`` metadata names no classes: every value is an object, described in
-    ``properties`` by :func:`set_object_properties`. Viewers colour such labels themselves.
+    Its ``image-label`` metadata names no classes: every value is an object, given a colour
+    and described in ``properties`` by :func:`set_object_properties`. Until then (and if
+    there are no objects) only the background has a colour, transparent: napari-ome-zarr
+    needs one colour at least to make a label colour map.
     """
     array = store.create_labels(name, classes=["background"], dtype=dtype.name)
     group = store.label_group(name)
     ome = dict(attrs(group)["ome"])
-    ome["image-label"] = {"version": OME_VERSION, "properties": [], "source": {"image": "../../"}}
+    ome["image-label"] = {
+        "version": OME_VERSION,
+        "colors": [{"label-value": 0, "rgba": [0, 0, 0, 0]}],
+        "source": {"image": "../../"},
+    }
     volseg = {**attrs(group).get("volseg", {}), "objects": dict(meta)}
     group.attrs.update({"ome": ome, "volseg": volseg})
     return array
 
 
 def set_object_properties(store: VolumeStore, name: str, table: pd.DataFrame) -> None:
-    """One OME ``image-label`` property per object: id, voxels, volume and centroid."""
+    """One ``image-label`` colour and property per object of ``table`` (one row per object,
+    column ``id`` its label value).
+
+    The properties are :data:`OBJECT_PROPERTIES` (voxels, volume and centroid, each a
+    scalar), plus ``class`` and ``class_probability`` when the table has them. Colours are
+    distinct per id (:func:`~volseg.io._layout.object_colors`).
+    """
+    ids = [int(i) for i in table["id"]]
+    if not ids:
+        return  # the background colour of create_instance_labels stays
     group = store.label_group(name)
     ome = dict(attrs(group)["ome"])
-    centroids = table[["centroid_z_um", "centroid_y_um", "centroid_x_um"]].to_numpy()
+    columns = [*OBJECT_PROPERTIES, *(c for c in OPTIONAL_PROPERTIES if c in table.columns)]
+    values = {c: [_scalar(v) for v in table[c].tolist()] for c in columns}
+    properties = [
+        {"label-value": i, **{c: values[c][row] for c in columns}} for row, i in enumerate(ids)
+    ]
     ome["image-label"] = {
         **ome["image-label"],
-        "properties": [
-            {
-                "label-value": int(i),
-                "voxels": int(v),
-                "volume_um3": float(vol),
-                "centroid_um": [float(c) for c in centroid],
-            }
-            for i, v, vol, centroid in zip(
-                table["id"], table["voxels"], table["volume_um3"], centroids, strict=True
-            )
-        ],
+        "colors": object_colors(ids),
+        "properties": properties,
     }
     group.attrs.update({"ome": ome})
+
+
+def _scalar(value: Any) -> int | float | str:
+    """A JSON scalar: ints stay ints, other numbers become floats, names stay strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return float(value)
 
 
 def write_table(table: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
