@@ -3,8 +3,8 @@
 :func:`reconstruct` does it all: :func:`reconstruct_components` splits the voxels of some
 classes of a segmented store into objects (3D connected components, computed block by block
 on a dask cluster with ids that do not depend on the blocks) and writes them with a table
-of measurements; :func:`export_objects` meshes them (PLY, OBJ, STL, GLB in µm) and
-skeletonizes the elongated ones (SWC).
+of measurements; :func:`export_objects` meshes them (PLY, OBJ, STL in µm, GLB in metres)
+and skeletonizes the elongated ones (SWC, one tree per file).
 
 Examples
 --------
