@@ -4,6 +4,7 @@ writes."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from volseg.errors import CorruptInputError, InputError, InputNotFoundError
 from volseg.io import VolumeStore
 from volseg.reconstruct import (
     PRECOMPUTED_DIR,
+    export_objects,
+    export_precomputed,
     object_mesh,
     object_skeleton,
     precomputed_ids,
@@ -126,3 +129,29 @@ def test_reconstruct_writes_each_objects_mesh_and_skeleton_for_neuroglancer(
         np.testing.assert_allclose(nodes, swc.nodes * 1000, atol=0.1)
         np.testing.assert_allclose(radii, swc.radii * 1000, atol=0.1)
         assert len(edges) == len(swc) - 1  # one tree per object: a parent for all but the root
+
+
+def test_meshes_read_from_glb_metres_land_where_the_ply_micrometres_do(tmp_path: Path):
+    labels = np.zeros((12, 20, 24), np.uint8)
+    labels[2:8, 3:12, 4:15] = 1
+    table = pd.DataFrame(
+        {"id": [1], "bbox_z0": [2], "bbox_y0": [3], "bbox_x0": [4]}
+        | {"bbox_z1": [8], "bbox_y1": [12], "bbox_x1": [15]}
+    )
+    export = export_objects(
+        labels, table, tmp_path, voxel_size=(2.0, 0.5, 0.25), formats=("ply", "glb"),
+        skeletons="none", progress=False,
+    )  # fmt: skip
+    from_ply = export_precomputed(
+        replace(export, mesh_files={1: {"ply": export.mesh_files[1]["ply"]}}), tmp_path / "a"
+    )
+    from_glb = export_precomputed(
+        replace(export, mesh_files={1: {"glb": export.mesh_files[1]["glb"]}}), tmp_path / "b"
+    )
+    assert from_ply.mesh_ids == from_glb.mesh_ids == (1,) and from_glb.skeletons is None
+    ply_vertices, ply_faces = read_precomputed_mesh(from_ply.meshes, 1)
+    glb_vertices, glb_faces = read_precomputed_mesh(from_glb.meshes, 1)
+    np.testing.assert_allclose(glb_vertices, ply_vertices, rtol=1e-5)
+    np.testing.assert_array_equal(glb_faces, ply_faces)
+    # voxels x 4..14 of 0.25 µm: the surface lies half a voxel out, 875..3625 nm
+    assert 850 < ply_vertices[:, 0].min() < 1100 and 3400 < ply_vertices[:, 0].max() < 3650
