@@ -92,6 +92,10 @@ def test_one_origin_serves_client_store_and_meshes_with_cors(reconstruction: Pat
     with serve_store(reconstruction / "objects.zarr", port=0, client=False) as server:
         assert get(server.url, CLIENT_PATH).status == 404
         assert get(server.url, "/data/zarr.json").status == 200
+    # on every interface, the links name this machine (a browser elsewhere cannot use 0.0.0.0)
+    with serve_store(reconstruction / "objects.zarr", host="0.0.0.0", port=0) as server:
+        assert urlsplit(server.url).hostname == socket.getfqdn().lower()
+        assert get(f"http://127.0.0.1:{server.server.server_address[1]}/", "/").status == 302
 
 
 def test_cli_prints_a_link_to_another_neuroglancer_on_request(reconstruction: Path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
+import socket
 import threading
 from collections.abc import Sequence
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +55,7 @@ PRECOMPUTED_PATH = "/precomputed/"
 #: more objects lists none: every object still shows in the slices, a double click shows one.
 MAX_LISTED_SEGMENTS = 1000
 _EVENTS_PATH = "/events/volseg"
+_ANY_HOST = ("0.0.0.0", "::", "")
 _KEEPALIVE_SECONDS = 10.0
 _PANEL_PIXELS = 320  # about the width of one panel of the 4-panel layout on a laptop
 _MIME = {".wasm": "application/wasm", ".js": "text/javascript", ".map": "application/json"}
@@ -149,6 +151,8 @@ class StoreServer:
     def __init__(self, server: _Server, store: VolumeStore) -> None:
         self.server, self.store = server, store
         host, port = server.server_address[:2]
+        if host in _ANY_HOST:  # a link to 0.0.0.0 opens nowhere else (and browsers block it)
+            host = socket.getfqdn()
         self.url = f"http://{host!s}:{port}/"
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
         self._thread.start()
@@ -181,7 +185,8 @@ def serve_store(
         A volseg store (``objects.zarr`` of a reconstruction: its precomputed meshes and
         skeletons are served too).
     host, port
-        Where to listen. Only GET/HEAD/OPTIONS are answered, with CORS headers.
+        Where to listen (``0.0.0.0``: every interface, the links name this machine). Only
+        GET/HEAD/OPTIONS are answered, with CORS headers.
     client
         Serve the neuroglancer client of the installed ``neuroglancer`` package at ``/``;
         False serves only the data (for a neuroglancer instance elsewhere).
@@ -210,9 +215,7 @@ def _dimensions(store: VolumeStore) -> dict[str, list[Any]]:
     return {"x": [dx * 1e-6, "m"], "y": [dy * 1e-6, "m"], "z": [dz * 1e-6, "m"]}
 
 
-def _label_layer(
-    store: VolumeStore, name: str, url: str, precomputed: Path
-) -> tuple[dict[str, Any], bool]:
+def _label_layer(name: str, url: str, precomputed: Path) -> tuple[dict[str, Any], bool]:
     sources: list[str] = [f"zarr3://{url}data/labels/{name}/"]
     ids: set[int] = set()
     for kind in ("meshes", "skeletons"):
@@ -266,7 +269,7 @@ def neuroglancer_state(
             f"its label images are {store.label_names}"
         )
     image = {"type": "image", "source": f"zarr3://{base}data/", "name": "image"}
-    built = [_label_layer(store, n, base, _precomputed_root(store)) for n in names]
+    built = [_label_layer(n, base, _precomputed_root(store)) for n in names]
     if any(has_objects for _, has_objects in built):
         for layer, has_objects in built:
             if not has_objects:
