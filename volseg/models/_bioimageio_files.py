@@ -70,7 +70,7 @@ def package_input(
         return _synthetic(c, edge, float(norm["mean"]), float(norm["std"]))[None]
     from volseg.io import open_source
 
-    source = open_source(sample)
+    source = open_source(Path(sample))
     depth, h, w = source.shape
     if depth < c:
         raise InputError(

@@ -100,5 +100,5 @@ class DecoderStage(nn.Module):
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor, size: list[int]) -> torch.Tensor:
         # The function, not nn.MaxUnpool2d: that module does not compile with torch.jit.script.
-        x = F.max_unpool2d(x, indices, kernel_size=2, stride=2, output_size=size)
+        x = F.max_unpool2d(x, indices, kernel_size=[2, 2], stride=[2, 2], output_size=size)
         return self.convs(x)
