@@ -210,9 +210,10 @@ def test_export_model_cli_errors_are_one_clear_line(tmp_path, tile_inputs):
     assert not (tmp_path / "a.zip").exists()
 
 
-def test_overwrite_replaces_a_package(tile_inputs, tmp_path):
+def test_overwrite_replaces_a_package_given_a_relative_path(tile_inputs, tmp_path, monkeypatch):
     _, ckpt = tile_inputs
-    (tmp_path / "m.zip").write_bytes(b"old")
-    package = export_bioimageio(ckpt, tmp_path / "m.zip", overwrite=True)
+    monkeypatch.chdir(tmp_path)
+    Path("m.zip").write_bytes(b"old")
+    package = export_bioimageio(ckpt, "m.zip", overwrite=True)
     assert load_checkpoint(package).sha256 == load_checkpoint(ckpt).sha256
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.zip"]  # no temporary left

@@ -298,7 +298,7 @@ def export_bioimageio(
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
     with tempfile.TemporaryDirectory(prefix=".volseg-export-", dir=target.parent) as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp).resolve()  # the description resolves relative paths against it
         files = _write_files(ckpt, folder, sample)
 
         def describe() -> Any:
