@@ -147,6 +147,25 @@ def test_study_crops_json(blobs: Path, tmp_path: Path, scheduler: str) -> None:
     _check_study(s, "crops", runs=1)
 
 
+def test_a_study_with_a_failed_run_prints_its_json_and_exits_1(
+    blobs: Path, tmp_path: Path, scheduler: str
+) -> None:
+    recipe = {"model": "segnet-lite", "batch_size": 4, "classes": ["bg", "blob"]}
+    out = tmp_path / "crops"
+    config = _study_yaml(blobs, tmp_path / "crops.yaml", out=str(out), sizes=[64],
+                         counts=[4, 8], seeds=1, epochs=1, recipe=recipe)  # fmt: skip
+    blocked = out / "runs" / "s64-n4-r0" / "train"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("not a folder")  # that run cannot write its outputs
+    res = run_volseg("study", "crops", config, "--scheduler", scheduler, "--no-progress", "--json")
+    assert res.returncode == 1
+    s = json.loads(res.stdout)
+    assert s["ok"] is False and s["runs"] == 2 and s["finished"] == 1
+    assert list(s["failed"]) == ["s64-n4-r0"] and "FileExistsError" in s["failed"]["s64-n4-r0"]
+    assert [r["run"] for r in s["results"]] == ["s64-n8-r0"]
+    assert "run s64-n4-r0 failed: FileExistsError" in res.stderr
+
+
 def test_study_inputs_json(blobs: Path, tmp_path: Path, scheduler: str) -> None:
     recipe = {"model": "segnet-lite", "batch_size": 4, "crop_size": 64, "crops": 4, "epochs": 1,
               "classes": ["bg", "blob"]}  # fmt: skip
