@@ -191,6 +191,12 @@ def serve_store(
         Serve the neuroglancer client of the installed ``neuroglancer`` package at ``/``;
         False serves only the data (for a neuroglancer instance elsewhere).
 
+    Returns
+    -------
+    StoreServer
+        Already serving; its root ``url`` and the opened ``store``. A context manager;
+        ``close()`` stops it.
+
     Raises
     ------
     StoreNotFoundError
