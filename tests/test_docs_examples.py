@@ -31,17 +31,20 @@ SETUP = "bash .ci/setup"
 ACTIVATE = "source .venv/bin/activate"
 DEMO = {"volseg demo", ".venv/bin/volseg demo"}
 BLOCK_TIMEOUT_S = 600
-FENCE = re.compile(r"^```\s*([\w+-]*)")
+FENCE = re.compile(r"^```\s*([\w+-]*)(.*)$")
+TITLE = re.compile(r'title="([^"]+)"')
 
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced code block: its page, the line of its opening fence, language, code."""
+    """One fenced code block: its page, the line of its opening fence, language, code and
+    ``title="NAME"`` (a file the block's text is written to before later blocks run)."""
 
     page: Path
     line: int
     lang: str
     code: str
+    title: str | None = None
 
     def commands(self) -> list[str]:
         """The block's non-blank lines without comments (bash blocks)."""
@@ -57,13 +60,15 @@ def blocks(page: Path) -> list[Block]:
     """The fenced blocks of a markdown page, in order (fences at the start of a line)."""
     found: list[Block] = []
     lang: str | None = None
-    start, body = 0, []
+    start, body, title = 0, [], None
     for number, text in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
         match = FENCE.match(text)
         if lang is None and match:
             lang, start, body = match.group(1), number, []
+            named = TITLE.search(match.group(2))
+            title = named.group(1) if named else None
         elif lang is not None and text.strip() == "```":
-            found.append(Block(page, start, lang, "\n".join(body) + "\n"))
+            found.append(Block(page, start, lang, "\n".join(body) + "\n", title))
             lang = None
         elif lang is not None:
             body.append(text)
@@ -122,15 +127,17 @@ def run_block(block: Block, cwd: Path, env: dict[str, str]) -> str:
     """Run one bash or python block in ``cwd``; its output, or ExampleFailed naming it."""
     script = cwd.parent / f"block_{block.line}.{'sh' if block.lang == 'bash' else 'py'}"
     script.write_text(block.code, encoding="utf-8")
+    # python runs the block as `python -c`, as typed into a session: a script file (or
+    # stdin) would be run again by the worker processes of a local dask cluster (spawn)
     argv = ["bash", "-euo", "pipefail", str(script)] if block.lang == "bash" else []
-    argv = argv or [str(VENV / "bin" / "python"), str(script)]
+    argv = argv or [str(VENV / "bin" / "python"), "-c", block.code]
     log = script.with_suffix(".log")
     # a session of its own: background jobs of the block (a dask scheduler) end with it;
     # output goes to a file, as they would hold a pipe open after the block ends
     with log.open("w") as sink:
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+            stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
             proc.wait(timeout=BLOCK_TIMEOUT_S)
@@ -156,6 +163,8 @@ def run_page(page: Path, cwd: Path, env: dict[str, str]) -> int:
     ran = 0
     for block in blocks(page):
         if block.lang not in RUN:
+            if block.title:  # a file the next blocks use, shown with its name
+                (cwd / block.title).write_text(block.code, encoding="utf-8")
             continue
         if block.lang == "bash" and block.commands()[:1] and block.commands()[0].startswith(SETUP):
             setup_tail(block)
@@ -205,7 +214,7 @@ def test_runner_runs_blocks_in_order_and_names_the_failing_one(tmp_path: Path) -
     page = tmp_path / "page.md"
     page.write_text(
         "# A page\n\n```bash\nsleep 300 &\necho 41 > n.txt\n```\n\n"
-        "```text\nnot run: exit 1\n```\n\n"
+        '```text title="t.txt"\nnot run: exit 1\n```\n\n'
         "```python\nfrom pathlib import Path\n\nassert Path('n.txt').read_text() == '41\\n'\n"
         "Path('n.txt').write_text('42')\n```\n\n```bash\ntest \"$(cat n.txt)\" = 43\n```\n"
     )
@@ -214,6 +223,7 @@ def test_runner_runs_blocks_in_order_and_names_the_failing_one(tmp_path: Path) -
     with pytest.raises(ExampleFailed, match=r"page.md:19: ```bash block failed \(exit 1\)"):
         run_page(page, work, environment(tmp_path))
     assert (work / "n.txt").read_text() == "42"  # both earlier blocks ran, in order
+    assert (work / "t.txt").read_text() == "not run: exit 1\n"  # a titled block is a file
     assert time.monotonic() - t0 < 60  # the background `sleep` ended with its block
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # static view for type checkers and the API docs; runtime is 
     from volseg.errors import VolsegError
     from volseg.evaluate import evaluate_volumes, open_label_volume, write_report
     from volseg.io import VolumeStore, describe, ingest, open_labels, open_volume
+    from volseg.models import export_bioimageio
     from volseg.phantom import PhantomConfig, generate_phantom
     from volseg.reconstruct import reconstruct
     from volseg.runtime import connect
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # static view for type checkers and the API docs; runtime is 
     )
     from volseg.train import TrainConfig, train
     from volseg.train import load_config as load_train_config
+    from volseg.view import serve_store
 
 # public name -> (module, attribute); one row per entry point, grouped by command
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -70,6 +72,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "load_input_study_config": ("volseg.study", "load_input_study_config"),
     "run_input_study": ("volseg.study", "run_input_study"),
     "study_tiles": ("volseg.study", "study_tiles"),
+    # volseg view
+    "serve_store": ("volseg.view", "serve_store"),
+    # volseg export-model
+    "export_bioimageio": ("volseg.models", "export_bioimageio"),
     # volseg demo
     "run_demo": ("volseg.demo", "run_demo"),
     # a dask cluster shared by several calls (their ``client=``)
@@ -89,6 +95,7 @@ __all__ = [
     "connect",
     "describe",
     "evaluate_volumes",
+    "export_bioimageio",
     "generate_phantom",
     "ingest",
     "load_input_study_config",
@@ -103,6 +110,7 @@ __all__ = [
     "run_demo",
     "run_input_study",
     "segment",
+    "serve_store",
     "study_tiles",
     "train",
     "train_classifier",
