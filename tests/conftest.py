@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +99,21 @@ def reconstruction(tmp_path_factory: pytest.TempPathFactory) -> Path:
             progress=False,
         )
     return root / "objects"
+
+
+@pytest.fixture(scope="session")
+def demo_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """``volseg demo --json`` run once as a user runs it (its own process, built-in
+    defaults, ``out/demo`` under the folder it starts in): that folder and the summary.
+
+    ``tests/test_demo.py`` checks the run; the docs examples start from its ``out/demo``.
+    """
+    root = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    env.update(MPLBACKEND="Agg", NO_COLOR="1", VOLSEG_CACHE_DIR=str(root / "cache"))
+    command = [sys.executable, "-m", "volseg.cli", "demo", "--no-progress", "--json"]
+    done = subprocess.run(
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    assert done.returncode == 0, f"volseg demo failed ({done.returncode}):\n{done.stderr[-4000:]}"
+    return root, json.loads(done.stdout)

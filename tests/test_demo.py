@@ -4,19 +4,22 @@ segment → evaluate → classify somas vs vessels → evaluate → reconstruct 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from volseg.classify import CLASSIFIED, INSTANCES
-from volseg.demo import run_demo
 from volseg.io import VolumeStore, open_labels
 
 
-def test_demo_end_to_end(tmp_path):
-    # the built-in defaults (the network must be trained enough to find objects of both
-    # classes in the annotated slices, or there is nothing to train the classifier on)
-    r = run_demo(tmp_path / "demo", workers=2, progress=False)
-    p = r.paths
+def test_demo_end_to_end(demo_cli: tuple[Path, dict[str, Any]]):
+    # `volseg demo --json` on the built-in defaults (the network must be trained enough to
+    # find objects of both classes in the annotated slices, or there is nothing to train
+    # the classifier on)
+    root, summary = demo_cli
+    p = {key: Path(path) for key, path in summary["paths"].items()}
+    assert Path(summary["out"]) == (root / "out" / "demo").resolve()
     for key in ("volume", "model", "report", "training", "classifier", "classified_report"):
         assert p[key].exists(), key
     seg = VolumeStore.open(p["segmentation"])
@@ -30,7 +33,7 @@ def test_demo_end_to_end(tmp_path):
         "overlay_z0008.png",
         "overlay_z0016.png",
     ]
-    s = r.scores
+    s = summary["scores"]
     # the classifier learned both classes from the annotated slices of the training volume
     assert s["classifier_objects"]["soma"] > 0 and s["classifier_objects"]["vessel"] > 0
     # classified labels: soma and vessel objects, and somas hold fewer vessel voxels
@@ -48,4 +51,4 @@ def test_demo_end_to_end(tmp_path):
     assert (labels[soma_ids > 0] == 1).all()
     assert len(pd.read_csv(p["object_table"])) == s["soma_objects"]
     assert p["meshes_picture"].stat().st_size > 10_000
-    assert r.seconds < 15 * 60
+    assert summary["seconds"] < 15 * 60

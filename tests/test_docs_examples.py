@@ -177,24 +177,23 @@ def run_page(page: Path, cwd: Path, env: dict[str, str]) -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``out/demo`` of the README's demo command, run once in a checkout-like folder
-    (``VOLSEG_DOCS_DEMO=<out/demo of an earlier run>`` reuses one while editing a page)."""
+def demo_run(request: pytest.FixtureRequest) -> Path:
+    """``out/demo`` of the README's demo command (the session's ``volseg demo`` run, which
+    ``tests/test_demo.py`` checks; ``VOLSEG_DOCS_DEMO=<out/demo of an earlier run>`` reuses
+    one while editing a page)."""
     if os.environ.get("VOLSEG_DOCS_DEMO"):
         return Path(os.environ["VOLSEG_DOCS_DEMO"]).resolve()
-    root = tmp_path_factory.mktemp("docs-demo")
-    work = checkout(root)
-    (demo,) = (
+    demo = [
         tail
         for block in blocks(REPO / "README.md")
         if block.lang == "bash" and block.commands()[0].startswith(SETUP)
         for tail in setup_tail(block)
         if tail in DEMO
-    )
-    command = Block(REPO / "README.md", 0, "bash", demo + " --no-progress\n")
-    run_block(command, work, environment(root))
-    assert (work / "out" / "demo" / "training" / "best.pt").is_file()
-    return work / "out" / "demo"
+    ]
+    assert demo, "README.md has no set-up block that runs the demo"
+    root, _ = request.getfixturevalue("demo_cli")
+    assert (root / "out" / "demo" / "training" / "best.pt").is_file()
+    return root / "out" / "demo"
 
 
 def _runnable(page: Path) -> bool:
