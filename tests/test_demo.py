@@ -25,8 +25,8 @@ def test_demo_end_to_end(demo_cli: tuple[Path, dict[str, Any]]):
     seg = VolumeStore.open(p["segmentation"])
     assert seg.complete and "segmentation" in seg.label_names
     assert open_labels(p["segmentation"], "segmentation").shape == (32, 384, 384)
-    summary = json.loads((p["evaluation"] / "metrics.json").read_text())["summary"]
-    assert summary["slices_scored"] == 32
+    metrics = json.loads((p["evaluation"] / "metrics.json").read_text())["summary"]
+    assert metrics["slices_scored"] == 32
     assert sorted(f.name for f in p["overlays"].iterdir()) == [
         "compare_z0008.png",
         "compare_z0016.png",
