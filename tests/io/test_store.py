@@ -134,6 +134,20 @@ def test_opening_something_else_says_what_is_wrong(tmp_path):
     store, _, _ = _filled_store(tmp_path / "v.zarr", levels=1)
     with pytest.raises(StoreNotFoundError, match="no labels image 'nope'"):
         open_labels(store.path, "nope")
+    # a store is not a segmentation output to resume: invalid for that, not "exists"
+    from volseg.segment import open_output
+
+    with pytest.raises(InvalidStoreError, match="not a volseg segmentation output") as err:
+        open_output(store.path)
+    assert not isinstance(err.value, StoreExistsError)
+
+
+def test_label_colours_must_match_the_classes():
+    from volseg.io._layout import image_label
+
+    assert len(image_label(["bg", "soma"], [(0, 0, 0, 0), (255, 0, 0, 255)])["colors"]) == 2
+    with pytest.raises(ConfigError, match="2 classes but 1 colours; give one colour per class"):
+        image_label(["bg", "soma"], [(0, 0, 0, 0)])
 
 
 def test_all_background_chunks_are_not_stored(tmp_path):

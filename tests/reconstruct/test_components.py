@@ -14,7 +14,7 @@ from ome_zarr_models.v05.image import Image
 from ome_zarr_models.v05.image_label import ImageLabel
 from scipy import ndimage
 
-from volseg.errors import ConfigError, IncompleteStoreError, StoreExistsError
+from volseg.errors import ConfigError, IncompleteStoreError, InputError, StoreExistsError
 from volseg.io import VolumeStore
 from volseg.reconstruct import (
     COLUMNS,
@@ -237,3 +237,10 @@ def test_union_find_numbers_components_by_key_whatever_the_pair_order():
         assert n == 2
         # {1, 2, 4}: key 10 -> 1; {3, 5}: key 30 -> 2
         assert lut.tolist() == [0, 1, 1, 2, 1, 2]
+
+
+def test_union_find_names_bad_input_as_a_volseg_error():
+    with pytest.raises(InputError, match="entry for the background"):
+        resolve_components(np.empty((0, 2), np.int64), [])
+    with pytest.raises(InputError, match=r"pair ids must lie in 1\.\.2"):
+        resolve_components([[1, 3]], [0, 10, 20])

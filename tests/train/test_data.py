@@ -117,6 +117,17 @@ def test_folder_bad_classes_are_a_config_error(tmp_path, write_folder):
 
 
 # ------------------------------------------------------------------------------- stores
+def test_named_classes_keep_the_store_voxel_size(tiny_store):
+    # the checkpoint records the voxel size of the slices training loaded; naming the
+    # classes rebuilds the slice set and once dropped it
+    from volseg.train import DataConfig
+    from volseg.train._loop import load_slices
+
+    names = [f"class{i}" for i in range(len(tiny_store.classes))]
+    s = load_slices(DataConfig(source=str(tiny_store.path)), in_channels=1, classes=names)
+    assert s.classes == names and s.voxel_size == (2.0, 0.5, 0.5)
+
+
 def test_store_slices_in_the_order_asked(tiny_store):
     s = load_store(tiny_store.path, slices=[3, 0])
     assert s.names == ["tiny.zarr z=3", "tiny.zarr z=0"]

@@ -31,6 +31,8 @@ from typing import Any, Literal
 import numpy as np
 from zarr.codecs import BloscCodec
 
+from volseg.errors import ConfigError
+
 OME_VERSION = "0.5"
 AXES = ("z", "y", "x")
 UNIT = "micrometer"
@@ -151,7 +153,9 @@ def image_label(classes: Sequence[str], colors: Sequence[Sequence[int]] | None) 
         colors if colors is not None else [PALETTE[i % len(PALETTE)] for i in range(len(classes))]
     )
     if len(palette) != len(classes):
-        raise ValueError(f"{len(classes)} classes but {len(palette)} colours")
+        raise ConfigError(
+            f"{len(classes)} classes but {len(palette)} colours; give one colour per class"
+        )
     return {
         "version": OME_VERSION,
         "colors": [

@@ -10,6 +10,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from volseg.errors import InputError
+
 IntArray = npt.NDArray[np.int64]
 
 
@@ -82,8 +84,8 @@ def resolve_components(pairs: npt.ArrayLike, keys: npt.ArrayLike) -> tuple[IntAr
     p = np.ascontiguousarray(pairs, dtype=np.int64).reshape(-1, 2)
     k = np.ascontiguousarray(keys, dtype=np.int64)
     if k.ndim != 1 or k.shape[0] < 1:
-        raise ValueError("keys must be a 1D array with an entry for the background (index 0)")
+        raise InputError("keys must be a 1D array with an entry for the background (index 0)")
     if p.size and (p.min() < 1 or p.max() >= k.shape[0]):
-        raise ValueError(f"pair ids must lie in 1..{k.shape[0] - 1}")
+        raise InputError(f"pair ids must lie in 1..{k.shape[0] - 1}")
     lut, n = _resolve(p, k)
     return lut, int(n)

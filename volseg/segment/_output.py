@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from volseg.errors import ConfigError, StoreExistsError
+from volseg.errors import ConfigError, InvalidStoreError
 from volseg.io import VolumeStore, derived_store
 from volseg.io._layout import compressor
 
@@ -70,7 +70,7 @@ def open_output(out: str | Path) -> VolumeStore:
     """Reopen an output store to resume it (refusing anything that is not one)."""
     store = VolumeStore.open(out, mode="a")
     if SEGMENTATION not in store.label_names:
-        raise StoreExistsError(
+        raise InvalidStoreError(
             f"{out} is not a volseg segmentation output (no labels/{SEGMENTATION}); "
             "choose another --out"
         )

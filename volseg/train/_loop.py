@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def load_slices(data: DataConfig, *, in_channels: int, classes: list[str] | None
                 f"{source} has {sset.num_classes} classes but classes names "
                 f"{len(classes)}: {classes}"
             )
-        sset = SliceSet(sset.images, sset.labels, sset.names, list(classes), sset.source)
+        sset = replace(sset, classes=list(classes))  # keeps the store's voxel size
     return sset
 
 
