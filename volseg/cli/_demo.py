@@ -60,6 +60,7 @@ def demo(
     text.append(f"  rendered meshes by class    {p['meshes_picture']}")
     text.append(f"open in napari: napari --plugin napari-ome-zarr {p['classified']}")
     text.append(f"  objects too:  napari --plugin napari-ome-zarr {p['objects']}")
+    text.append(f"3D in neuroglancer (offline): volseg view {p['objects']}")
     summary = {
         "out": r.out.resolve(),
         "seconds": r.seconds,
