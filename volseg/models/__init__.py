@@ -23,6 +23,7 @@ from volseg.models._freeze import (
     trainable_parameters,
 )
 from volseg.models._fuse import fuse_for_inference
+from volseg.models._metadata import ModelInfo
 from volseg.models._packaged import ClassProbabilities, bioimageio_network
 from volseg.models._registry import available_models, build_model, register_model
 from volseg.models._segnet import SegNet, segnet
@@ -31,6 +32,7 @@ from volseg.models._unet import UNet, unet_small
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
+    "ModelInfo",
     "ClassProbabilities",
     "ConvBNReLU",
     "DecoderStage",

@@ -17,6 +17,7 @@ import volseg
 from volseg._files import write_atomically
 from volseg.errors import CheckpointError, ConfigError, InputNotFoundError
 from volseg.models._blocks import SegmentationModel
+from volseg.models._metadata import ModelInfo
 from volseg.models._package import is_bioimageio_package, read_bioimageio_payload
 from volseg.models._registry import available_models, build_model, check_model_arguments
 
@@ -55,6 +56,9 @@ class Checkpoint:
         The file it was loaded from.
     in_channels, num_classes : int
         The model's input channels and output classes.
+    info : ModelInfo
+        The metadata that decides how the model is used (class names, normalization,
+        logit offsets, voxel size), typed and checked at load.
     """
 
     model: SegmentationModel
@@ -66,6 +70,7 @@ class Checkpoint:
     path: Path
     in_channels: int
     num_classes: int
+    info: ModelInfo
 
 
 def _json_copy(value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -315,16 +320,19 @@ def load_checkpoint(
             f"checkpoint {file}: its weights do not fit architecture {architecture!r} with "
             f"arguments {arguments}: {type(exc).__name__}: {str(exc)[:300]}"
         ) from None
+    metadata = dict(payload["metadata"])
+    info = ModelInfo.parse(metadata, num_classes=model.num_classes, source=str(file))
     model.to(map_location)
     model.eval()
     return Checkpoint(
         model=model,
         architecture=architecture,
         arguments=arguments,
-        metadata=dict(payload["metadata"]),
+        metadata=metadata,
         sha256=digest,
         alignment=model.alignment,
         path=file,
         in_channels=model.in_channels,
         num_classes=model.num_classes,
+        info=info,
     )
