@@ -23,9 +23,9 @@ import torch
 from _common import RESULTS, machine, now, write_results
 
 from volseg.geometry import Box
-from volseg.infer import BlockPredictor
+from volseg.infer import BlockPredictor, InferencePlan
 from volseg.models import build_model
-from volseg.tiling import TileGrid, derive_batch_size, derive_context, derive_tiling
+from volseg.tiling import derive_batch_size, derive_context, derive_tiling
 
 
 def _sync(device: str) -> None:
@@ -41,15 +41,16 @@ def measure(name: str, data: np.ndarray, device: str) -> dict[str, Any]:
     context = derive_context(alignment=32, overlap=overlap)
     params = sum(p.numel() for p in model.parameters())
     batch = derive_batch_size(tile, device, model_params=params)  # type: ignore[arg-type]
-    predictor = BlockPredictor(
-        model,
-        grid=TileGrid((height, width), tile, overlap),
-        depth=depth,
-        batch_size=batch,
-        device=device,
-        normalization=(100.0, 40.0),
+    plan = InferencePlan(
+        volume_shape=(depth, height, width),
+        tile=tile,
+        overlap=overlap,
         context=context,
+        batch_size=batch,
+        device=device,  # type: ignore[arg-type]
+        normalization=(100.0, 40.0),
     )
+    predictor = BlockPredictor(model, plan)
     one = Box((0, 0, 0), (1, height, width))
     region = predictor.read_region(one)
     predictor.predict(one, data[region.slices], region)  # warm-up

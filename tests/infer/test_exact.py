@@ -10,11 +10,22 @@ import numpy as np
 import pytest
 
 from volseg.geometry import BlockGrid, Box
-from volseg.infer import BlockPredictor
-from volseg.infer._blend import decide
-from volseg.tiling import TileGrid, WindowKind
+from volseg.infer import BlockPredictor, InferencePlan
+from volseg.tiling import WindowKind
 
 WINDOWS: list[WindowKind] = ["gaussian", "uniform", "crop-centre"]
+
+
+def decide(probabilities: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
+    """The reference decision: ``argmax_c(log p_c + offset_c)``, first class on ties."""
+    if offsets is None:
+        return probabilities.argmax(0).astype(np.uint8)
+    with np.errstate(divide="ignore"):
+        return (
+            (np.log(probabilities) + offsets.reshape(-1, *[1] * (probabilities.ndim - 1)))
+            .argmax(0)
+            .astype(np.uint8)
+        )
 
 
 def predict_in_blocks(
@@ -40,17 +51,18 @@ def make_predictor(
     offsets: list[float] | None = None,
     batch_size: int = 3,
 ) -> BlockPredictor:
-    return BlockPredictor(
-        model,
-        grid=TileGrid(shape[1:], 64, 16),
-        depth=shape[0],
+    plan = InferencePlan(
+        volume_shape=tuple(shape),  # type: ignore[arg-type]
+        tile=64,
+        overlap=16,
         window=window,
         batch_size=batch_size,
         normalization=(0.0, 1.0),
         context=8,
-        logit_offsets=offsets,
+        logit_offsets=None if offsets is None else tuple(offsets),
         outputs=frozenset({"labels", "probabilities"}),
     )
+    return BlockPredictor(model, plan)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import pytest
 from torch import nn
 
 from volseg.geometry import BlockGrid
-from volseg.infer import BlockPredictor
-from volseg.tiling import TileGrid, WindowKind
+from volseg.infer import BlockPredictor, InferencePlan
+from volseg.tiling import WindowKind
 
 LAYOUTS = [(3, 150, 130), (1, 64, 64), (2, 96, 32), (3, 37, 130)]
 
@@ -44,16 +44,17 @@ def assemble(
 def test_segnet_outputs_are_bit_identical_across_block_layouts(
     random_segnet: nn.Module, volume: np.ndarray, window: WindowKind, layouts: list
 ) -> None:
-    predictor = BlockPredictor(
-        random_segnet,
-        grid=TileGrid(volume.shape[1:], 64, 32),
-        depth=volume.shape[0],
+    plan = InferencePlan(
+        volume_shape=volume.shape,
+        tile=64,
+        overlap=32,
         window=window,
         batch_size=3,
         normalization=(0.0, 1.0),
         context=16,
         outputs=frozenset({"labels", "probabilities", "uncertainty"}),
     )
+    predictor = BlockPredictor(random_segnet, plan)
     first = assemble(predictor, volume, layouts[0])
     # the labels are not trivial: SegNet's random features choose every class
     assert len(np.unique(first["labels"])) == 3

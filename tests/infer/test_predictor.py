@@ -1,7 +1,10 @@
-"""BlockPredictor behaviour: outputs, empty-tile skipping, stats, errors, model cache."""
+"""BlockPredictor behaviour: outputs, empty-tile skipping, stats, errors; the plan and the
+per-worker predictor."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,21 +14,21 @@ import torch
 
 from volseg.errors import CheckpointError, ConfigError, GeometryError, InputError
 from volseg.geometry import Box
-from volseg.infer import BlockPredictor, cached_checkpoint
-from volseg.models import save_checkpoint, segnet
-from volseg.tiling import TileGrid
+from volseg.infer import BlockPredictor, InferencePlan, worker_predictor
+from volseg.models import load_checkpoint, save_checkpoint, segnet
 
 
 def predictor_for(model: Any, shape: tuple[int, int, int], **kwargs: Any) -> BlockPredictor:
     options: dict[str, Any] = {
-        "grid": TileGrid(shape[1:], 64, 16),
-        "depth": shape[0],
+        "volume_shape": shape,
+        "tile": 64,
+        "overlap": 16,
         "batch_size": 4,
         "normalization": (0.0, 1.0),
         "context": 8,
     }
     options.update(kwargs)
-    return BlockPredictor(model, **options)
+    return BlockPredictor(model, InferencePlan(**options))
 
 
 def test_empty_tiles_are_skipped_and_background(integer_net: Any) -> None:
@@ -44,7 +47,7 @@ def test_empty_tiles_are_skipped_and_background(integer_net: Any) -> None:
     ran = 0
     assert skipped.probabilities is not None
     for tile in skip.grid.tiles():
-        sees_data = tile.box.grow(skip.context).intersects(data)
+        sees_data = tile.box.grow(skip.plan.context).intersects(data)
         ran += 2 * sees_data
         owned = (slice(None), *tile.owned.slices)
         if sees_data:  # run: the very labels of the full run
@@ -84,7 +87,7 @@ def test_uncertainty_is_tile_disagreement(random_segnet: Any) -> None:
     predictor = predictor_for(
         random_segnet,
         volume.shape,
-        grid=TileGrid((120, 120), 64, 32),
+        overlap=32,
         context=16,
         outputs=frozenset({"uncertainty"}),
     )
@@ -127,7 +130,7 @@ def test_bad_options_are_refused(integer_net: Any, kwargs: dict[str, Any], match
         predictor_for(integer_net(), (2, 100, 100), **kwargs)
 
 
-def test_cached_checkpoint_loads_once_and_checks_the_hash(tmp_path: Path) -> None:
+def _checkpoint(tmp_path: Path) -> tuple[Path, str]:
     torch.manual_seed(0)
     path = tmp_path / "model.pt"
     digest = save_checkpoint(
@@ -137,23 +140,54 @@ def test_cached_checkpoint_loads_once_and_checks_the_hash(tmp_path: Path) -> Non
         arguments={"in_channels": 1, "num_classes": 2, "width": 4},
         metadata={"normalization": {"mean": 0.5, "std": 0.25}, "logit_offsets": [0.0, 0.3]},
     )
-    first = cached_checkpoint(path, digest, "cpu")
-    assert cached_checkpoint(str(path), digest.upper(), "cpu") is first
-    with pytest.raises(CheckpointError, match="expected"):
-        cached_checkpoint(path, "0" * 64, "cpu")
-    predictor = BlockPredictor.from_checkpoint(first, volume_shape=(2, 300, 200), device="cpu")
+    return path, digest
+
+
+def test_the_plan_is_resolved_from_the_checkpoint_once(tmp_path: Path) -> None:
+    path, _ = _checkpoint(tmp_path)
+    ckpt = load_checkpoint(path)
+    plan = InferencePlan.resolve(ckpt, volume_shape=(2, 300, 200), device="cpu")
     # overlapping tiles need no context by default (their borders carry ~no weight)
-    assert (predictor.grid.tile, predictor.grid.overlap, predictor.context) == (512, 128, 0)
-    no_overlap = BlockPredictor.from_checkpoint(
-        first, volume_shape=(2, 300, 200), device="cpu", overlap=0
+    assert (plan.tile, plan.overlap, plan.context) == (512, 128, 0)
+    assert (
+        InferencePlan.resolve(ckpt, volume_shape=(2, 300, 200), device="cpu", overlap=0).context
+        == 32
     )
-    assert no_overlap.context == 32
-    assert (predictor.mean, predictor.std, predictor.batch_size) == (0.5, 0.25, 8)
-    assert predictor.offsets is not None and predictor.offsets.tolist() == pytest.approx([0, 0.3])
+    assert plan.normalization == (0.5, 0.25)
+    assert plan.logit_offsets == pytest.approx((0.0, 0.3))
+    assert plan.batch_size == 1  # CPU: one tile per pass is the fastest (cache-resident)
+    # a full block caps the batch: a pass is never padded beyond the tiles a block has
+    block = Box((0, 0, 0), (1, 300, 200))
+    big = InferencePlan.resolve(ckpt, volume_shape=(2, 300, 200), device="cuda", block=block)
+    assert big.batch_size == 1
+    # plain JSON round trip, and the hash is the identity
+    again = InferencePlan.from_json(json.loads(json.dumps(plan.to_json())))
+    assert again == plan and again.hash == plan.hash
+    assert InferencePlan.from_json({**plan.to_json(), "tile": 256}).hash != plan.hash
+    with pytest.raises(ConfigError, match="normalization"):
+        InferencePlan.resolve(
+            replace(ckpt, info=replace(ckpt.info, normalization=None)),
+            volume_shape=(2, 300, 200),
+            device="cpu",
+        )
+
+
+def test_one_predictor_per_worker_process_reused_across_blocks(tmp_path: Path) -> None:
+    path, digest = _checkpoint(tmp_path)
+    plan = InferencePlan.resolve(load_checkpoint(path), volume_shape=(2, 300, 200), device="cpu")
+    first = worker_predictor(path, digest, plan)
+    assert worker_predictor(str(path), digest.upper(), plan) is first
+    # the predictor keeps only the folded model: no BatchNorm, channels-last, eval mode
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in first.model.modules())
+    assert not first.model.training
+    other = worker_predictor(path, digest, replace(plan, window="uniform"))
+    assert other is not first and other.plan.window == "uniform"
+    with pytest.raises(CheckpointError, match="expected"):
+        worker_predictor(path, "0" * 64, plan)
 
 
 def test_fast_decision_equals_log_argmax_with_first_class_on_ties() -> None:
-    from volseg.infer._blend import decide
+    from volseg.infer._blend import decide, offset_scale
 
     rng = np.random.default_rng(3)
     p = rng.random((4, 64, 80), dtype=np.float32)
@@ -164,19 +198,8 @@ def test_fast_decision_equals_log_argmax_with_first_class_on_ties() -> None:
     offsets = np.array([0.0, -1.2, 0.4, -0.3], np.float32)
     with np.errstate(divide="ignore"):
         reference = (np.log(p) + offsets[:, None, None]).argmax(0)
-    assert np.array_equal(decide(p, offsets), reference)
-    assert np.array_equal(decide(p, None), p.argmax(0))
-    assert decide(p, None)[:4, :4].max() == 0  # ties go to the first class
-
-
-def test_a_model_is_folded_once_and_again_after_its_weights_change() -> None:
-    torch.manual_seed(0)
-    model = segnet(width=4).eval()
-    first = predictor_for(model, (2, 64, 64))
-    second = predictor_for(model, (2, 64, 64))
-    assert second.model is first.model  # one folded copy per worker, not per block
-    with torch.no_grad():
-        model.classifier.weight.add_(1.0)
-    third = predictor_for(model, (2, 64, 64))
-    assert third.model is not first.model
-    assert torch.equal(third.model.classifier.weight, model.classifier.weight)
+    t = torch.from_numpy(p)
+    scale = offset_scale(tuple(offsets.tolist()), torch.device("cpu"))
+    assert np.array_equal(decide(t, scale).numpy(), reference)
+    assert np.array_equal(decide(t, None).numpy(), p.argmax(0))
+    assert decide(t, None)[:4, :4].max() == 0  # ties go to the first class

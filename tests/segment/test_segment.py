@@ -142,7 +142,7 @@ def test_cli_segment_then_evaluate(inputs, tmp_path):
 
 
 def test_default_blocks_span_whole_slices_so_each_tile_runs_once() -> None:
-    from volseg.segment._segment import segment_plan
+    from volseg.segment import segment_plan
     from volseg.tiling import TileGrid
 
     grid = segment_plan((1800, 2300, 1920), (16, 512, 512), None)

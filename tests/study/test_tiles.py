@@ -14,6 +14,7 @@ from volseg.errors import ConfigError, InputError, InputNotFoundError
 from volseg.geometry import Box
 from volseg.infer import (
     BlockPredictor,
+    InferencePlan,
     TileChoice,
     device_name,
     lookup_tile_choice,
@@ -109,8 +110,9 @@ def test_small_tiles_change_labels_and_the_window_does_not_matter_without_overla
 
 def _predict(ckpt: Path, image: np.ndarray, row: dict) -> np.ndarray:
     """Labels of ``row``'s setting through the predictor ``volseg segment`` builds."""
-    predictor = BlockPredictor.from_checkpoint(
-        load_checkpoint(ckpt),
+    checkpoint = load_checkpoint(ckpt)
+    plan = InferencePlan.resolve(
+        checkpoint,
         volume_shape=image.shape,
         device="cpu",
         tile=row["tile"],
@@ -121,7 +123,7 @@ def _predict(ckpt: Path, image: np.ndarray, row: dict) -> np.ndarray:
         skip="none" if row["reference"] else "empty",
     )
     box = Box.from_shape(image.shape)
-    return predictor.predict(box, image, box).labels
+    return BlockPredictor(checkpoint.model, plan).predict(box, image, box).labels
 
 
 def test_disagreement_and_truth_scores_are_recomputed_exactly(

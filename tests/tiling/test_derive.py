@@ -68,7 +68,10 @@ def test_halo_bound() -> None:
 
 def test_batch_size_rule() -> None:
     assert derive_batch_size(1024, "cuda") == 8
-    assert derive_batch_size(512, "cpu") == 2
+    assert derive_batch_size(512, "cpu") == 1
+    assert derive_batch_size(128, "cpu") == 16
+    # on CPU the model size does not change it (one 512² tile per pass is fastest)
+    assert derive_batch_size(512, "cpu", model_params=29_443_010 // 16) == 1
     assert derive_batch_size(2048, "cpu") == 1
     assert derive_batch_size(1024, "cuda", model_params=29_443_010 // 16) == 32
     assert derive_batch_size(1024, "cuda", model_params=29_443_010 * 100) == 2

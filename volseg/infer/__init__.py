@@ -1,9 +1,11 @@
 """Block inference: read region → global tiles → batched forward → blend → crop.
 
-:class:`BlockPredictor` predicts one block of a volume from the voxels of its read region,
-on the global tile grid of :mod:`volseg.tiling`, so the labels never depend on how the
-volume is split into blocks. :func:`cached_checkpoint` loads a model once per worker
-process; :func:`tiling_disagreement` measures how much tiling changes a model's labels;
+:class:`InferencePlan` holds every number of a prediction, derived once
+(:meth:`InferencePlan.resolve`); :class:`BlockPredictor` predicts one block of a volume
+from the voxels of its read region with it, on the global tile grid of
+:mod:`volseg.tiling`, so the labels never depend on how the volume is split into blocks;
+:func:`worker_predictor` builds one predictor per worker process and reuses it;
+:func:`tiling_disagreement` measures how much tiling changes a model's labels;
 :class:`TileChoice` is the tiling ``volseg study tiles`` chose for a checkpoint and device,
 cached for ``volseg segment --tile auto`` (:func:`store_tile_choice`,
 :func:`lookup_tile_choice`).
@@ -13,11 +15,11 @@ Examples
 >>> import numpy as np, torch
 >>> from volseg.geometry import Box
 >>> from volseg.models import segnet
->>> from volseg.tiling import TileGrid
 >>> _ = torch.manual_seed(0)
 >>> volume = np.random.default_rng(0).random((2, 100, 90), dtype=np.float32)
->>> predictor = BlockPredictor(segnet(width=4), grid=TileGrid((100, 90), 64, 32), depth=2,
-...                            batch_size=4, normalization=(0.5, 0.3), context=16)
+>>> plan = InferencePlan(volume_shape=(2, 100, 90), tile=64, overlap=32, context=16,
+...                      batch_size=4, normalization=(0.5, 0.3))
+>>> predictor = BlockPredictor(segnet(width=4), plan)
 >>> block = Box((0, 0, 0), (2, 64, 64))
 >>> region = predictor.read_region(block)
 >>> result = predictor.predict(block, volume[region.slices], region)
@@ -26,13 +28,15 @@ Examples
 """
 
 from volseg.infer._blend import ProbabilityDtype
-from volseg.infer._device import autocast, cached_checkpoint, resolve_device
+from volseg.infer._device import autocast, resolve_device
 from volseg.infer._disagreement import (
     predict_volume,
     single_pass_tile,
     tiling_disagreement,
 )
-from volseg.infer._predictor import BlockPredictor, BlockResult, BlockStats, Output, SkipPolicy
+from volseg.infer._plan import InferencePlan, SkipPolicy
+from volseg.infer._predictor import BlockPredictor, prepare_model
+from volseg.infer._result import BlockResult, BlockStats, Output
 from volseg.infer._tile_cache import (
     CACHE_ENV,
     PLANE_BUCKET,
@@ -43,6 +47,7 @@ from volseg.infer._tile_cache import (
     store_tile_choice,
     tile_cache_path,
 )
+from volseg.infer._worker import worker_predictor
 
 __all__ = [
     "CACHE_ENV",
@@ -50,19 +55,21 @@ __all__ = [
     "BlockPredictor",
     "BlockResult",
     "BlockStats",
+    "InferencePlan",
     "Output",
     "ProbabilityDtype",
     "SkipPolicy",
     "TileChoice",
     "autocast",
-    "cached_checkpoint",
     "device_name",
     "lookup_tile_choice",
     "plane_bucket",
     "predict_volume",
+    "prepare_model",
     "resolve_device",
     "single_pass_tile",
     "store_tile_choice",
     "tile_cache_path",
     "tiling_disagreement",
+    "worker_predictor",
 ]

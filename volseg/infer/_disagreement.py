@@ -11,8 +11,10 @@ from torch import nn
 
 from volseg.errors import InputError
 from volseg.geometry import Box
+from volseg.infer._device import resolve_device
+from volseg.infer._plan import InferencePlan
 from volseg.infer._predictor import BlockPredictor
-from volseg.tiling import TileGrid, WindowKind, derive_context
+from volseg.tiling import WindowKind, derive_context
 
 __all__ = ["predict_volume", "single_pass_tile", "tiling_disagreement"]
 
@@ -31,18 +33,18 @@ def predict_volume(
     logit_offsets: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Labels of a whole ``(z, y, x)`` image predicted as one block, and the tile count."""
-    grid = TileGrid(image.shape[1:], tile, overlap)
-    predictor = BlockPredictor(
-        model,
-        grid=grid,
-        depth=image.shape[0],
-        window=window,
-        batch_size=batch_size,
-        device=device,
-        normalization=normalization,
+    plan = InferencePlan(
+        volume_shape=tuple(int(s) for s in image.shape),  # type: ignore[arg-type]
+        tile=tile,
+        overlap=overlap,
         context=context,
-        logit_offsets=logit_offsets,
+        batch_size=batch_size,
+        normalization=normalization,
+        window=window,
+        device="cuda" if resolve_device(device).type == "cuda" else "cpu",
+        logit_offsets=None if logit_offsets is None else tuple(logit_offsets),
     )
+    predictor = BlockPredictor(model, plan)
     box = Box.from_shape(image.shape)
     result = predictor.predict(box, image, box)
     return result.labels, result.stats.tiles_run

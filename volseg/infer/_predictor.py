@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
-from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,27 +12,18 @@ from torch import nn
 
 from volseg.errors import ConfigError, GeometryError, InputError
 from volseg.geometry import Box
-from volseg.infer._blend import Accumulator, ProbabilityDtype, decide, quantize
+from volseg.infer._blend import Accumulator, decide, offset_scale, quantize
 from volseg.infer._device import autocast, resolve_device
-from volseg.infer._result import BlockOutputs, BlockResult, BlockStats, Output
-from volseg.models import Checkpoint, fuse_for_inference, predict_logits
-from volseg.tiling import (
-    TileGrid,
-    WindowKind,
-    blend_window,
-    derive_batch_size,
-    derive_context,
-    derive_tiling,
-    read_region,
-    tile_input_indices,
-    z_halo_for,
-)
+from volseg.infer._plan import InferencePlan
+from volseg.infer._result import BlockOutputs, BlockResult, BlockStats
+from volseg.models import fuse_for_inference, predict_logits
+from volseg.tiling import blend_window, read_region, tile_input_indices, z_halo_for
 
-__all__ = ["BlockPredictor", "BlockResult", "BlockStats", "Output", "SkipPolicy"]
+__all__ = ["BlockPredictor", "prepare_model"]
 
-SkipPolicy = Literal["none", "empty"]
-_OUTPUTS = frozenset({"labels", "probabilities", "uncertainty"})
 _WAIT: Any = object()  # a tile waiting for its forward pass
+# Raw dtypes torch cannot take as they are, and the exact wider type they go to device as.
+_WIDEN = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64}
 
 
 def _as_index(index: np.ndarray) -> slice | np.ndarray:
@@ -44,29 +33,51 @@ def _as_index(index: np.ndarray) -> slice | np.ndarray:
     return index
 
 
-# Fused copies of the models predictors were built from: a worker builds a predictor per
-# block from its one cached checkpoint, and folds the model once, not once per block. The
-# copy is remade when the model's weights changed in place (tensor version counters) or
-# another device is asked for.
-_FUSED: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], str, nn.Module]]
-_FUSED = weakref.WeakKeyDictionary()
-_FUSED_LOCK = threading.Lock()
-
-
-def _fused(model: nn.Module, device: torch.device) -> nn.Module:
-    versions = tuple(t._version for t in (*model.parameters(), *model.buffers()))
-    with _FUSED_LOCK:
-        cached = _FUSED.get(model)
-        if cached is None or cached[:2] != (versions, str(device)):
-            fused = fuse_for_inference(model).to(device)
-            fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-            cached = (versions, str(device), fused)
-            _FUSED[model] = cached
-        return cached[2]
-
-
 def _gather(x: np.ndarray, zi: slice | np.ndarray, yi: slice | np.ndarray, xi: Any) -> np.ndarray:
     return x[zi][:, yi][:, :, xi]
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """The copy of ``model`` that inference runs: eval mode, BatchNorm folded into the
+    convolutions, channels-last, on ``device`` (1.3-1.6x faster on CPU with oneDNN; the
+    layout tensor cores want on CUDA). ``model`` itself is left as it is."""
+    fused = fuse_for_inference(model).to(device)
+    fused.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return fused
+
+
+class _Staging:
+    """Host buffers the raw voxels of a batch are gathered into before they go to the
+    device; two on CUDA, so one fills while the other is copied (pinned memory)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, device: torch.device) -> None:
+        self.dtype = dtype
+        self.cuda = device.type == "cuda"
+        count = 2 if self.cuda else 1
+        tensors = [torch.from_numpy(np.zeros(shape, dtype)) for _ in range(count)]
+        if self.cuda:
+            tensors = [t.pin_memory() for t in tensors]
+        self.tensors = tensors
+        self.arrays = [t.numpy() for t in tensors]
+        self.events: list[Any] = [None] * count
+        self.current = 0
+
+    def array(self) -> np.ndarray:
+        """The buffer to fill now (waits until the device has read it)."""
+        event = self.events[self.current]
+        if event is not None:
+            event.synchronize()
+            self.events[self.current] = None
+        return self.arrays[self.current]
+
+    def send(self, target: torch.Tensor) -> None:
+        """Copy (and convert) the filled buffer into ``target`` on the device."""
+        target.copy_(self.tensors[self.current], non_blocking=self.cuda)
+        if self.cuda:
+            event = torch.cuda.Event()
+            event.record()
+            self.events[self.current] = event
+            self.current = (self.current + 1) % len(self.tensors)
 
 
 class BlockPredictor:
@@ -76,37 +87,22 @@ class BlockPredictor:
     ----------
     model : torch.nn.Module
         A segmentation network (``alignment``, ``in_channels``, ``num_classes``). The
-        predictor runs an eval-mode copy with BatchNorm folded into the convolutions
-        (:func:`volseg.models.fuse_for_inference`), channels-last, on ``device``.
-    grid : TileGrid
-        The global tile grid of the volume's slices.
-    depth : int
-        Slices in the volume (2.5D input repeats the edge slices beyond it).
-    window : {"gaussian", "uniform", "crop-centre"}
-        Blending window, see :func:`volseg.tiling.blend_window`.
-    batch_size : int
-        Tiles per forward pass; the last pass of a block is filled up with blank inputs so
-        every pass has the same shape.
-    device : str or torch.device
-        ``"cpu"`` or ``"cuda"``; CUDA runs under bf16 autocast from pinned host memory.
-    normalization : (float, float)
-        ``(mean, std)``: the input is ``(x - mean) / std`` in float32, as in training.
-    context : int
-        Pixels of real data read around every tile and discarded after the forward pass
-        (:func:`volseg.tiling.derive_context`).
-    logit_offsets : sequence of float, optional
-        Per-class offsets added before the decision (a checkpoint's ``logit_offsets``).
-    outputs : frozenset of {"labels", "probabilities", "uncertainty"}
-        Labels are always returned; the others on request.
-    skip : {"none", "empty"}, default "none"
-        ``"empty"`` does not run tiles whose whole input (context and channels included) is
-        one constant value, e.g. the zeros outside a tomography field of view; their pixels
-        get probability 1 for class 0 (background), blended like any tile.
-    probability_dtype : {"float16", "uint8"}, default "float16"
-        Storage of the probabilities output.
+        predictor keeps only an eval-mode copy with BatchNorm folded into the convolutions
+        (:func:`volseg.models.fuse_for_inference`), channels-last, on the plan's device.
+    plan : InferencePlan
+        Everything else, resolved once (:meth:`InferencePlan.resolve`): tile grid,
+        context, batch, window, normalization, logit offsets, device, outputs, skipping.
+        The predictor derives nothing from it again.
 
     Notes
     -----
+    **Where the work runs.** Only the raw voxels of each batch of tiles go to the device
+    (uint8 for a uint8 volume); normalization, the forward pass, softmax, blending, the
+    decision, the uncertainty and the quantized probabilities run there, in torch, and
+    only uint8 labels (and the outputs asked for) come back, one slice at a time. CPU and
+    CUDA run the same code. :meth:`predict` holds the predictor's lock: threads of one
+    worker share a predictor, and one of them computes while the others read or write.
+
     **Tile input.** Each tile reads ``tile + 2 * context`` px of the volume around it;
     positions beyond the volume mirror it (``numpy.pad`` "reflect"), in z the edge slice is
     repeated. The input is therefore a function of the tile's global position only, and a
@@ -133,172 +129,75 @@ class BlockPredictor:
     probabilities for that).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        grid: TileGrid,
-        depth: int,
-        window: WindowKind = "gaussian",
-        batch_size: int,
-        device: str | torch.device = "cpu",
-        normalization: tuple[float, float],
-        context: int,
-        logit_offsets: Sequence[float] | None = None,
-        outputs: frozenset[Output] = frozenset({"labels"}),
-        skip: SkipPolicy = "none",
-        probability_dtype: ProbabilityDtype = "float16",
-    ) -> None:
-        self.device = resolve_device(device)
-        self.grid, self.window, self.context = grid, window, int(context)
-        self.weights = blend_window(grid.tile, grid.overlap, window)
+    def __init__(self, model: nn.Module, plan: InferencePlan) -> None:
+        if not isinstance(plan, InferencePlan):
+            raise ConfigError(
+                f"BlockPredictor needs an InferencePlan (InferencePlan.resolve), got "
+                f"{type(plan).__name__}"
+            )
+        self.plan = plan
+        self.device = resolve_device(plan.device)
+        self.grid = plan.grid
         self.num_classes = int(getattr(model, "num_classes"))  # noqa: B009
         self.in_channels = int(getattr(model, "in_channels", 1))
-        self.z_halo = z_halo_for(self.in_channels)
-        self.depth = int(depth)
-        self.outputs = frozenset(outputs)
-        self.skip, self.probability_dtype = skip, probability_dtype
-        self._validate(batch_size, normalization, logit_offsets)
-        self.batch_size = int(batch_size)
-        self.mean, self.std = float(normalization[0]), float(normalization[1])
-        self.offsets = (
-            None if logit_offsets is None else np.asarray(logit_offsets, dtype=np.float32)
-        )
-        # BatchNorm folded into the convolutions and channels-last activations: 1.3-1.6x
-        # faster on CPU (oneDNN) and the layout tensor cores want on CUDA.
-        self.model = _fused(model, self.device)
-        size = grid.tile + 2 * self.context
-        shape = (self.batch_size, self.in_channels, size, size)
-        if self.device.type == "cuda":
-            self._host = torch.zeros(shape, dtype=torch.float32).pin_memory()
-            self._batch = self._host.numpy()
-        else:
-            self._batch = np.zeros(shape, np.float32)
-
-    def _validate(
-        self,
-        batch_size: int,
-        normalization: tuple[float, float],
-        offsets: Sequence[float] | None,
-    ) -> None:
-        if self.window not in ("gaussian", "uniform", "crop-centre"):
-            raise ConfigError(f"unknown window {self.window!r}")
-        if self.skip not in ("none", "empty"):
-            raise ConfigError(f"skip must be 'none' or 'empty', got {self.skip!r}")
-        if self.probability_dtype not in ("float16", "uint8"):
-            raise ConfigError(
-                f"probability_dtype must be 'float16' or 'uint8', got {self.probability_dtype!r}"
-            )
-        if not self.outputs <= _OUTPUTS:
-            raise ConfigError(f"outputs must be among {sorted(_OUTPUTS)}, got {set(self.outputs)}")
         if not 1 <= self.num_classes <= 256:
             raise ConfigError(f"uint8 labels hold at most 256 classes, got {self.num_classes}")
-        if self.context < 0 or self.depth < 1:
-            raise ConfigError(f"need context >= 0 and depth >= 1, got {self.context}, {self.depth}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        mean, std = (float(v) for v in normalization)
-        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
-            raise ConfigError(f"normalization needs a finite mean and std > 0, got {normalization}")
+        offsets = plan.logit_offsets
         if offsets is not None and len(offsets) != self.num_classes:
             raise ConfigError(
                 f"logit_offsets has {len(offsets)} values for a model of {self.num_classes} "
                 "classes; give one per class"
             )
-
-    @classmethod
-    def from_checkpoint(
-        cls,
-        checkpoint: Checkpoint,
-        *,
-        volume_shape: Sequence[int],
-        device: Literal["cpu", "cuda"],
-        tile: int | None = None,
-        overlap: float | int = 0.25,
-        context: int | None = None,
-        window: WindowKind = "gaussian",
-        batch_size: int | None = None,
-        outputs: frozenset[Output] = frozenset({"labels"}),
-        skip: SkipPolicy = "none",
-        probability_dtype: ProbabilityDtype = "float16",
-    ) -> BlockPredictor:
-        """A predictor with everything not given derived from the checkpoint and device.
-
-        Tile and overlap from :func:`volseg.tiling.derive_tiling`, context from
-        :func:`volseg.tiling.derive_context`, batch size from
-        :func:`volseg.tiling.derive_batch_size`; normalization and logit offsets from the
-        checkpoint metadata.
-
-        Raises
-        ------
-        ConfigError
-            Options out of range, or a checkpoint without a normalization record.
-        """
-        norm = checkpoint.metadata.get("normalization")
-        if not isinstance(norm, dict) or "mean" not in norm or "std" not in norm:
-            raise ConfigError(
-                f"checkpoint {checkpoint.path} has no input normalization "
-                "(metadata['normalization'] = {'mean', 'std'}); train it with `volseg train`"
-            )
-        tile, overlap_px = derive_tiling(
-            alignment=checkpoint.alignment, tile=tile, overlap=overlap, device=device
-        )
-        shape = tuple(int(s) for s in volume_shape)
-        if batch_size is None:
-            params = sum(p.numel() for p in checkpoint.model.parameters())
-            batch_size = derive_batch_size(tile, device, model_params=params)
-        return cls(
-            checkpoint.model,
-            grid=TileGrid((shape[1], shape[2]), tile, overlap_px),
-            depth=shape[0],
-            window=window,
-            batch_size=batch_size,
-            device=device,
-            normalization=(float(norm["mean"]), float(norm["std"])),
-            context=derive_context(
-                alignment=checkpoint.alignment, context=context, overlap=overlap_px
-            ),
-            logit_offsets=checkpoint.metadata.get("logit_offsets"),
-            outputs=outputs,
-            skip=skip,
-            probability_dtype=probability_dtype,
-        )
+        self.z_halo = z_halo_for(self.in_channels)
+        window = blend_window(plan.tile, plan.overlap, plan.window)
+        self.weights = torch.from_numpy(np.ascontiguousarray(window)).to(self.device)
+        self.scale = offset_scale(offsets, self.device)
+        self.model = prepare_model(model, self.device)
+        size = plan.tile + 2 * plan.context
+        self._shape = (plan.batch_size, self.in_channels, size, size)
+        self._batch = torch.zeros(self._shape, dtype=torch.float32, device=self.device)
+        self._batch = self._batch.contiguous(memory_format=torch.channels_last)
+        self._staging: _Staging | None = None
+        self._lock = threading.Lock()
 
     @property
     def volume_shape(self) -> tuple[int, int, int]:
-        return (self.depth, *self.grid.shape)
+        return self.plan.volume_shape
 
     def read_region(self, block: Box) -> Box:
         """The box of the volume :meth:`predict` needs for ``block``."""
         return read_region(
             block,
             self.grid,
-            context=self.context,
+            context=self.plan.context,
             z_halo=self.z_halo,
             volume_shape=self.volume_shape,
-            window=self.window,
+            window=self.plan.window,
         )
 
-    def _forward(self, n: int) -> np.ndarray:
-        """Probabilities ``(n, K, tile, tile)`` of the first ``n`` inputs of the batch."""
-        self._batch[n:] = 0.0
-        c, t = self.context, self.grid.tile
-        if self.device.type == "cuda":
-            x = self._host.to(self.device, non_blocking=True)
-        else:
-            x = torch.from_numpy(self._batch)
-        x = x.contiguous(memory_format=torch.channels_last)
+    def _stage(self, dtype: np.dtype) -> _Staging:
+        if self._staging is None or self._staging.dtype != dtype:
+            self._staging = _Staging(self._shape, dtype, self.device)
+        return self._staging
+
+    def _forward(self, staging: _Staging, n: int) -> list[torch.Tensor]:
+        """Probabilities ``(K, tile, tile)`` on the device of the first ``n`` staged tiles."""
+        mean, std = self.plan.normalization
+        batch = self._batch
+        staging.send(batch)
+        batch.sub_(mean).div_(std)
+        if n < batch.shape[0]:
+            batch[n:].zero_()  # blank filler: every pass has the same shape
+        c, t = self.plan.context, self.plan.tile
         with torch.inference_mode(), autocast(self.device):
-            logits = predict_logits(self.model, x)
+            logits = predict_logits(self.model, batch)
         logits = logits[:n, :, c : c + t, c : c + t].float()
-        if self.device.type == "cuda":
-            return torch.softmax(logits, dim=1).cpu().numpy()
         # One tile at a time: the same shape, hence the same float ops, for every tile.
-        return np.stack([torch.softmax(logits[i], dim=0).numpy() for i in range(n)])
+        return [torch.softmax(logits[i], dim=0) for i in range(n)]
 
     def _input_of(self, block: Box, data: np.ndarray, data_box: Box) -> tuple[np.ndarray, Box]:
-        """The raw voxels of the block's read region (normalized per tile, so a block holds
-        its input at the image's own dtype, not float32)."""
+        """The raw voxels of the block's read region (normalized on the device, so a block
+        holds its input at the image's own dtype, not float32)."""
         if data.ndim != 3 or tuple(data.shape) != data_box.shape:
             raise InputError(
                 f"block {block}: the data shape {data.shape} is not that of its box {data_box}"
@@ -310,7 +209,9 @@ class BlockPredictor:
                 "read BlockPredictor.read_region(block)"
             )
         x = np.asarray(data[region.relative_to(data_box)])
-        if not np.issubdtype(x.dtype, np.integer) and not np.isfinite(x).all():
+        if x.dtype.kind not in "uif":
+            raise InputError(f"block {block}: the image dtype {x.dtype} is not a real number type")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
             bad = tuple(
                 int(i) + s
                 for i, s in zip(np.argwhere(~np.isfinite(x))[0], region.start, strict=True)
@@ -319,6 +220,8 @@ class BlockPredictor:
                 f"block {block}: non-finite input value at voxel (z, y, x) = {bad}; replace it "
                 "in the image before segmenting"
             )
+        if x.dtype in _WIDEN:
+            x = x.astype(_WIDEN[x.dtype])
         return x, region
 
     def predict(self, block: Box, data: np.ndarray, data_box: Box) -> BlockResult:
@@ -346,38 +249,46 @@ class BlockPredictor:
         InputError
             ``data`` does not match ``data_box``, or holds NaN/inf (named by voxel).
         """
-        t0 = time.perf_counter()
         x, region = self._input_of(block, data, data_box)
+        with self._lock:
+            return self._predict(block, x, region)
+
+    def _predict(self, block: Box, x: np.ndarray, region: Box) -> BlockResult:
+        t0 = time.perf_counter()
+        plan = self.plan
         (z0, y0, x0), (z1, y1, x1) = block.start, block.stop
-        tiles = self.grid.tiles_touching(y0, y1, x0, x1, window=self.window)
+        tiles = self.grid.tiles_touching(y0, y1, x0, x1, window=plan.window)
         acc = Accumulator(
             block,
             self.num_classes,
-            window=self.window,
+            window=plan.window,
             weights=self.weights,
-            second_moment="uncertainty" in self.outputs,
+            second_moment="uncertainty" in plan.outputs,
         )
         for tile in tiles:
             acc.add_weight(tile)
         index: dict[tuple[int, int], tuple[slice | np.ndarray, slice | np.ndarray]] = {}
         for tile in tiles:
-            ys, xs = tile_input_indices(tile, self.grid, context=self.context)
+            ys, xs = tile_input_indices(tile, self.grid, context=plan.context)
             index[tile.index] = (
                 _as_index(ys - region.start[1]),
                 _as_index(xs - region.start[2]),
             )
-        half = self.z_halo
-        out = BlockOutputs(block.shape, self.num_classes, self.outputs, self.probability_dtype)
+        half, depth = self.z_halo, self.volume_shape[0]
+        out = BlockOutputs(block.shape, self.num_classes, plan.outputs, plan.probability_dtype)
+        staging = self._stage(x.dtype)
         pending: list[list[Any]] = []  # [z in block, tile, probabilities | None | _WAIT]
         run = skipped = passes = padded = 0
         slots = 0
         current = 0  # the slice being blended
+        stage = staging.array()
 
         def flush(n: int) -> None:
-            nonlocal passes, padded, slots, current
+            nonlocal passes, padded, slots, current, stage
             if n:
-                probs = self._forward(n)
-                passes, padded = passes + 1, padded + self.batch_size - n
+                probs = self._forward(staging, n)
+                stage = staging.array()
+                passes, padded = passes + 1, padded + plan.batch_size - n
                 waiting = (e for e in pending if e[2] is _WAIT)
                 for i, entry in enumerate(waiting):
                     entry[2] = probs[i]
@@ -390,22 +301,20 @@ class BlockPredictor:
             slots = 0
 
         for z in range(z0, z1):
-            zs = np.clip(np.arange(z - half, z + half + 1), 0, self.depth - 1) - region.start[0]
+            zs = np.clip(np.arange(z - half, z + half + 1), 0, depth - 1) - region.start[0]
             zi = _as_index(zs)
             for tile in tiles:
                 rows, cols = index[tile.index]
                 inp = _gather(x, zi, rows, cols)
-                if self.skip == "empty" and inp.min() == inp.max():
+                if plan.skip == "empty" and inp.min() == inp.max():
                     pending.append([z - z0, tile, None])
                     skipped += 1
                     continue
-                slot = self._batch[slots]
-                np.subtract(inp, np.float32(self.mean), out=slot, dtype=np.float32)
-                slot /= np.float32(self.std)
+                stage[slots] = inp
                 pending.append([z - z0, tile, _WAIT])
                 slots += 1
                 run += 1
-                if slots == self.batch_size:
+                if slots == plan.batch_size:
                     flush(slots)
         flush(slots)
         self._decide(acc, out, current)
@@ -413,12 +322,14 @@ class BlockPredictor:
         return BlockResult(block, out.labels, out.probabilities, out.uncertainty, stats)
 
     def _decide(self, acc: Accumulator, out: BlockOutputs, z: int) -> None:
-        """Labels (and the optional outputs) of block slice ``z`` from its blended sums."""
+        """Labels (and the optional outputs) of block slice ``z`` from its blended sums;
+        only these cross to the host."""
         probs = acc.probabilities()
-        labels = decide(probs, self.offsets)
-        out.labels[z] = labels
+        labels = decide(probs, self.scale)
+        out.labels[z] = labels.cpu().numpy()
         if out.uncertainty is not None:
-            out.uncertainty[z] = acc.disagreement(probs, labels)
+            u = acc.disagreement(probs, labels).to(torch.float16)
+            out.uncertainty[z] = u.cpu().numpy()
         if out.probabilities is not None:
-            out.probabilities[:, z] = quantize(probs, self.probability_dtype)
+            out.probabilities[:, z] = quantize(probs, self.plan.probability_dtype).cpu().numpy()
         acc.reset()

@@ -119,6 +119,7 @@ def connect(
     processes: bool = True,
     dashboard_address: str | None = None,
     silence_logs: int = logging.ERROR,
+    spare_threads: int = 0,
 ) -> ClusterHandle:
     """Connect to the cluster a run executes on.
 
@@ -147,6 +148,10 @@ def connect(
         port); ``None`` serves none.
     silence_logs
         Log level below which a local cluster's logs are dropped.
+    spare_threads
+        Extra dask threads per local worker beyond ``threads_per_worker``, for tasks that
+        read or write while others compute (``volseg segment`` prefetches a block so);
+        the worker count is still sized by ``threads_per_worker``.
 
     Returns
     -------
@@ -196,7 +201,7 @@ def connect(
     with dask.config.set({_TRIM: None}):
         cluster = LocalCluster(
             n_workers=workers,
-            threads_per_worker=threads,
+            threads_per_worker=threads + spare_threads,
             memory_limit=memory_limit,
             processes=processes,
             resources=dict(resources) if resources else None,

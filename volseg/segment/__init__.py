@@ -2,15 +2,19 @@
 
 from volseg.segment._config import SegmentConfig, make_segment_config
 from volseg.segment._output import SEGMENTATION, create_output, open_output
-from volseg.segment._segment import BlockJob, SegmentResult, segment
+from volseg.segment._resolve import ResolvedRun, resolve_run, segment_plan
+from volseg.segment._segment import SegmentBlock, SegmentResult, segment
 
 __all__ = [
     "SEGMENTATION",
-    "BlockJob",
+    "ResolvedRun",
+    "SegmentBlock",
     "SegmentConfig",
     "SegmentResult",
     "create_output",
     "make_segment_config",
     "open_output",
+    "resolve_run",
     "segment",
+    "segment_plan",
 ]

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from volseg._options import DeviceChoice, ProbabilityDtype, SkipPolicy
 from volseg.config import validated
+from volseg.tiling import WindowKind
 
 
 class SegmentConfig(BaseModel):
@@ -28,13 +30,13 @@ class SegmentConfig(BaseModel):
     tile: int | Literal["auto"] | None = None
     overlap: float | int = Field(0.25, ge=0)  #: a fraction of the tile (< 1) or pixels
     context: int | None = Field(None, ge=0)  #: px read around each tile (default: derived)
-    window: Literal["gaussian", "uniform", "crop-centre"] = "gaussian"
+    window: WindowKind = "gaussian"
     batch_size: int | None = Field(None, ge=1)
     block_shape: tuple[int, int, int] | None = None
-    probabilities: Literal["float16", "uint8"] | None = None
+    probabilities: ProbabilityDtype | None = None
     uncertainty: bool = False
-    skip: Literal["none", "empty"] = "empty"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    skip: SkipPolicy = "empty"
+    device: DeviceChoice = "auto"
     scheduler: str | None = None
     workers: int | None = Field(None, ge=1)
     threads_per_worker: int | None = Field(None, ge=1)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
 import numpy as np
 
+from volseg._options import ProbabilityDtype
 from volseg.errors import ConfigError, InvalidStoreError
 from volseg.io import VolumeStore, derived_store
 from volseg.io._layout import compressor
 
 SEGMENTATION = "segmentation"
-ProbabilityFormat = Literal["float16", "uint8"]
 
 
 def create_output(
@@ -22,7 +22,7 @@ def create_output(
     out: str | Path,
     *,
     classes: Sequence[str],
-    probabilities: ProbabilityFormat | None,
+    probabilities: ProbabilityDtype | None,
     uncertainty: bool,
     provenance: Mapping[str, Any],
     overwrite: bool,
@@ -37,8 +37,11 @@ def create_output(
     """
     if len(classes) > 255:
         raise ConfigError(f"{len(classes)} classes do not fit uint8 labels")
-    if probabilities not in (None, "float16", "uint8"):
-        raise ConfigError(f"probabilities must be float16 or uint8, got {probabilities!r}")
+    if probabilities is not None and probabilities not in get_args(ProbabilityDtype):
+        raise ConfigError(
+            f"probabilities must be one of {get_args(ProbabilityDtype)} or None, "
+            f"got {probabilities!r}"
+        )
     store = derived_store(volume, out, provenance=provenance, overwrite=overwrite)
     store.create_labels(SEGMENTATION, classes=classes, dtype="uint8")
     image = store.image(0)

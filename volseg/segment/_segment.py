@@ -6,40 +6,27 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 
 from volseg.errors import ConfigError
-from volseg.geometry import Block, BlockGrid, Box
-from volseg.infer import (
-    BlockPredictor,
-    Output,
-    ProbabilityDtype,
-    SkipPolicy,
-    cached_checkpoint,
-    device_name,
-    lookup_tile_choice,
-    resolve_device,
-    tile_cache_path,
-)
+from volseg.geometry import Block
+from volseg.infer import worker_predictor
 from volseg.io import VolumeStore, build_pyramid, provenance
 from volseg.models import load_checkpoint
-from volseg.runtime import Ledger, RunLock, RunSummary, connect, plan_blocks, run_blocks
+from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
+from volseg.segment._resolve import ResolvedRun, resolve_run
 
 if TYPE_CHECKING:
     from distributed import Client
 
-from volseg.tiling import (
-    TileGrid,
-    WindowKind,
-    derive_batch_size,
-    derive_context,
-    derive_tiling,
-)
+#: Blocks a worker reads or writes while another computes: dask runs this many more tasks
+#: per worker than it computes at once (the predictor's lock lets one compute).
+PREFETCH = 1
 
 
 def _array(group: zarr.Group, path: str) -> zarr.Array:
@@ -49,69 +36,21 @@ def _array(group: zarr.Group, path: str) -> zarr.Array:
     return node
 
 
-#: In-plane extent of a default block: whole slices up to this many pixels.
-PLANE_VOXELS = 2**24
-
-
-def segment_plan(
-    shape: tuple[int, ...], chunks: tuple[int, ...], block_shape: tuple[int, ...] | None
-) -> BlockGrid:
-    """The block plan of a run: ``block_shape`` if given, else one chunk deep with whole
-    slices in y/x (up to :data:`PLANE_VOXELS` px, e.g. 4096²; larger slices are split).
-
-    Tiles are 2D: a tile that touches two blocks runs in both, so blocks as wide as the
-    slice run each tile once (a 2300 x 1920 slice in 1024² blocks runs 1.6x the tiles).
-    Memory stays bounded: a block holds its raw input and uint8 labels, and blends one
-    slice at a time.
-    """
-    return plan_blocks(
-        shape, chunks, block_shape, target_bytes=chunks[0] * PLANE_VOXELS, bytes_per_voxel=1
-    )
-
-
 @dataclass(frozen=True)
-class BlockJob:
-    """What a worker needs to segment one block (small and picklable; the model is loaded
-    once per worker process from ``checkpoint`` and checked against ``sha256``)."""
+class SegmentBlock:
+    """The block function of a run: small and picklable (the resolved run and the output
+    path). A worker builds its predictor on the first block and reuses it
+    (:func:`volseg.infer.worker_predictor`); reading and writing happen outside the
+    predictor's lock, so a worker with ``1 + PREFETCH`` threads reads the next block and
+    writes the last one while a block computes."""
 
-    volume: str
+    run: ResolvedRun
     out: str
-    checkpoint: str
-    sha256: str
-    device: Literal["cpu", "cuda"]
-    tile: int
-    overlap: int
-    context: int
-    window: WindowKind
-    batch_size: int
-    skip: SkipPolicy
-    probabilities: ProbabilityDtype | None
-    uncertainty: bool
-
-    def predictor(self, shape: tuple[int, ...]) -> BlockPredictor:
-        ckpt = cached_checkpoint(self.checkpoint, self.sha256, self.device)
-        outputs: set[Output] = {"labels"}
-        if self.probabilities:
-            outputs.add("probabilities")
-        if self.uncertainty:
-            outputs.add("uncertainty")
-        return BlockPredictor.from_checkpoint(
-            ckpt,
-            volume_shape=shape,
-            device=self.device,
-            tile=self.tile,
-            overlap=self.overlap,
-            context=self.context,
-            window=self.window,
-            batch_size=self.batch_size,
-            outputs=frozenset(outputs),
-            skip=self.skip,
-            probability_dtype=self.probabilities or "float16",
-        )
 
     def __call__(self, block: Block) -> dict[str, Any]:
-        image = zarr.open_array(Path(self.volume) / "0", mode="r")
-        predictor = self.predictor(image.shape)
+        run = self.run
+        predictor = worker_predictor(run.checkpoint, run.weights_sha256, run.plan)
+        image = zarr.open_array(Path(run.volume) / "0", mode="r")
         region = predictor.read_region(block.box)
         result = predictor.predict(block.box, np.asarray(image[region.slices]), region)
         out = zarr.open_group(self.out, mode="r+")
@@ -141,92 +80,6 @@ class SegmentResult:
     @property
     def ok(self) -> bool:
         return self.summary.ok
-
-
-def _auto_tiling(
-    config: SegmentConfig, sha256: str, device: str, plane: tuple[int, int]
-) -> tuple[int, int, WindowKind, int | None, str]:
-    """Tile, overlap, window and context of ``--tile auto``: the choice ``volseg study
-    tiles`` cached for these weights, this device and this slice size."""
-    given = sorted({"overlap", "window"} & config.model_fields_set)
-    if given:
-        raise ConfigError(
-            f"--tile auto takes the overlap and window from the tile study; drop "
-            f"{', '.join('--' + g for g in given)}, or give --tile N"
-        )
-    name = device_name(device)
-    choice = lookup_tile_choice(sha256, name, plane)
-    if choice is None:
-        raise ConfigError(
-            f"--tile auto: no tile study of {config.model} (weights {sha256[:12]}) on {name} "
-            f"for slices of {plane[0]} x {plane[1]} in {tile_cache_path()}; run `volseg study "
-            f"tiles --model {config.model} {config.volume} --out DIR` first, or give --tile N"
-        )
-    context = choice.context if config.context is None else config.context
-    source = f"auto (study tiles {choice.created}, {tile_cache_path()})"
-    return choice.tile, choice.overlap, choice.window, context, source
-
-
-def _resolved(
-    config: SegmentConfig, volume: VolumeStore, block: Box
-) -> tuple[BlockJob, dict[str, Any]]:
-    """Derive device, tiling and batch size. The batch never exceeds the tiles of one full
-    block: every forward pass is padded to the batch size (for bit-identical outputs), so a
-    larger batch would only run blank tiles. ``tile="auto"`` reads the tile study's cached
-    choice here, once; the workers get the numbers."""
-    ckpt = load_checkpoint(config.model)
-    device: Literal["cpu", "cuda"] = (
-        "cuda" if resolve_device(config.device).type == "cuda" else "cpu"
-    )
-    _, ny, nx = volume.image(0).shape
-    window: WindowKind = config.window
-    wanted_tile: int | None
-    wanted_overlap, wanted_context = config.overlap, config.context
-    if config.tile == "auto":
-        wanted_tile, wanted_overlap, window, wanted_context, source = _auto_tiling(
-            config, ckpt.sha256, config.device, (ny, nx)
-        )
-    else:
-        wanted_tile, source = config.tile, "derived" if config.tile is None else "option"
-    tile, overlap = derive_tiling(
-        alignment=ckpt.alignment, tile=wanted_tile, overlap=wanted_overlap, device=device
-    )
-    context = derive_context(alignment=ckpt.alignment, context=wanted_context, overlap=overlap)
-    params = sum(p.numel() for p in ckpt.model.parameters())
-    batch = config.batch_size
-    if batch is None:
-        grid = TileGrid((ny, nx), tile, overlap)
-        (z0, y0, x0), (z1, y1, x1) = block.start, block.stop
-        per_block = (z1 - z0) * len(grid.tiles_touching(y0, y1, x0, x1, window=window))
-        batch = min(derive_batch_size(tile, device, model_params=params), max(per_block, 1))
-    job = BlockJob(
-        volume=str(volume.path.resolve()),
-        out=str(Path(config.out).resolve()),
-        checkpoint=str(Path(config.model).resolve()),
-        sha256=ckpt.sha256,
-        device=device,
-        tile=tile,
-        overlap=overlap,
-        context=context,
-        window=window,
-        batch_size=batch,
-        skip=config.skip,
-        probabilities=config.probabilities,
-        uncertainty=config.uncertainty,
-    )
-    resolved = {
-        **config.model_dump(mode="json"),
-        "device": device,
-        "tile": tile,
-        "tile_source": source,
-        "overlap": overlap,
-        "window": window,
-        "context": context,
-        "batch_size": batch,
-        "weights_sha256": ckpt.sha256,
-        "classes": ckpt.metadata.get("classes"),
-    }
-    return job, resolved
 
 
 def segment(
@@ -282,10 +135,21 @@ def segment(
     t0 = time.perf_counter()
     volume = VolumeStore.open(config.volume)
     volume.require_complete()
-    image = volume.image(0)
-    grid = segment_plan(image.shape, image.chunks, config.block_shape)
-    job, resolved = _resolved(config, volume, grid.block(0).box)
-    classes = resolved["classes"] or [f"class {i}" for i in range(2)]
+    ckpt = load_checkpoint(config.model)
+    run, tile_source = resolve_run(config, volume, ckpt)
+    plan = run.plan
+    resolved = {
+        **config.model_dump(mode="json"),
+        "device": plan.device,
+        "tile": plan.tile,
+        "tile_source": tile_source,
+        "overlap": plan.overlap,
+        "window": plan.window,
+        "context": plan.context,
+        "batch_size": plan.batch_size,
+        "weights_sha256": run.weights_sha256,
+        "classes": list(run.classes),
+    }
     out = Path(config.out)
     if config.resume:
         if not (out / "zarr.json").is_file():
@@ -297,50 +161,35 @@ def segment(
         store = create_output(
             volume,
             out,
-            classes=classes,
+            classes=run.classes,
             probabilities=config.probabilities,
             uncertainty=config.uncertainty,
             overwrite=config.overwrite,
             provenance=provenance(
                 command=command,
-                config=resolved,
+                config={**resolved, "run": run.to_json(), "run_hash": run.hash},
                 inputs=[
                     {
                         "kind": "volume",
-                        "path": job.volume,
+                        "path": run.volume,
                         "sha256": volume.meta.get("provenance", {})
                         .get("inputs", [{}])[0]
                         .get("sha256"),
                     },
-                    {"kind": "checkpoint", "path": job.checkpoint, "sha256": job.sha256},
+                    {"kind": "checkpoint", "path": run.checkpoint, "sha256": run.weights_sha256},
                 ],
             ),
         )
-    layout = {
-        "shape": list(image.shape),
-        "chunks": list(image.chunks),
-        "block_shape": list(grid.block_shape),
-        "config": {
-            k: v
-            for k, v in resolved.items()
-            if k
-            not in (
-                "scheduler",
-                "workers",
-                "threads_per_worker",
-                "retries",
-                "resume",
-                "overwrite",
-                "out",
-            )
-        },
-    }
+    grid = run.grid
     with RunLock(out):
         ledger = Ledger(out)
         if not config.resume and ledger.exists:
             ledger.reset()
-        ledger.start(layout, resume=config.resume)
-        resources = {"GPU": 1} if job.device == "cuda" else None
+        ledger.start(run.to_json(), resume=config.resume)
+        # Half a GPU per block: two blocks of a worker run at once, one computing while
+        # the other reads or writes (the predictor's lock lets one compute at a time).
+        task_gpu = 1.0 / (1 + PREFETCH)
+        resources = {"GPU": task_gpu} if plan.device == "cuda" else None
         with contextlib.ExitStack() as stack:
             if client is None and not inline:
                 client = stack.enter_context(
@@ -348,13 +197,14 @@ def segment(
                         config.scheduler,
                         n_workers=config.workers,
                         threads_per_worker=config.threads_per_worker,
-                        resources=resources,
+                        resources={"GPU": 1} if plan.device == "cuda" else None,
+                        spare_threads=PREFETCH,
                     )
                 )
             summary = run_blocks(
                 None if inline else client,
                 grid,
-                job,
+                SegmentBlock(run, str(out.resolve())),
                 ledger=ledger,
                 retries=config.retries,
                 progress=progress,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import dask.array as da
 import numpy as np
@@ -22,6 +22,7 @@ from volseg.evaluate import LabelVolume, evaluate_volumes, open_label_volume
 from volseg.geometry import Box
 from volseg.infer import (
     BlockPredictor,
+    InferencePlan,
     TileChoice,
     device_name,
     plane_bucket,
@@ -44,11 +45,9 @@ from volseg.study._tile_rule import (
 )
 from volseg.study._tiles_report import SKIP, TileStudy, write_tile_study
 from volseg.tiling import (
-    TileGrid,
+    Device,
     WindowKind,
     check_tile,
-    derive_batch_size,
-    derive_context,
     derive_tiling,
 )
 
@@ -72,7 +71,7 @@ class _Setting:
 def _settings(
     ckpt: Checkpoint,
     plane: tuple[int, int],
-    device: Literal["cpu", "cuda"],
+    device: Device,
     tiles: Sequence[int] | None,
     overlaps: Sequence[float | int],
     windows: Sequence[str],
@@ -200,7 +199,7 @@ def study_tiles(
     """Sweep tile size x overlap x window on sample slices of a volume; choose and cache one.
 
     Every setting runs the predictor ``volseg segment`` runs
-    (:meth:`volseg.infer.BlockPredictor.from_checkpoint`: the context and batch size derived
+    (:meth:`volseg.infer.InferencePlan.resolve`: the context and batch size derived
     as there, constant tiles skipped) over the sample slices as one block: ``repeats`` timed
     runs, of which the fastest counts, after a warm-up run for each new forward-pass shape.
     Its labels are compared with a single pass (one tile covering each whole slice, no
@@ -266,7 +265,7 @@ def study_tiles(
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats must be a positive integer, got {repeats!r}")
     dev = resolve_device(device)
-    kind: Literal["cpu", "cuda"] = "cuda" if dev.type == "cuda" else "cpu"
+    kind: Device = "cuda" if dev.type == "cuda" else "cpu"
     ckpt = load_checkpoint(model)
     store = VolumeStore.open(Path(volume))
     store.require_complete()
@@ -287,36 +286,27 @@ def study_tiles(
         )
     sample = np.stack([np.asarray(image[z]) for z in chosen_slices])
     box = Box.from_shape(sample.shape)
-    params = sum(p.numel() for p in ckpt.model.parameters())
     reference: np.ndarray | None = None
     rows: list[dict[str, Any]] = []
     warm: set[tuple[int, int]] = set()
     with count_bar(enabled=progress, unit="settings") as bar:
         task = bar.add_task("study tiles", total=len(settings))
         for s in settings:
-            context = derive_context(alignment=ckpt.alignment, overlap=s.overlap)
-            grid = TileGrid(plane, s.tile, s.overlap)
-            per_block = len(sample) * len(
-                grid.tiles_touching(0, plane[0], 0, plane[1], window=s.window)
-            )
-            # as `volseg segment` derives it for a block of these slices; one tile per pass
-            # for the reference
-            batch = (
-                1
-                if s.reference
-                else min(derive_batch_size(s.tile, kind, model_params=params), per_block)
-            )
-            predictor = BlockPredictor.from_checkpoint(
+            # resolved as `volseg segment` resolves a block of these slices (one tile per
+            # pass for the reference)
+            plan = InferencePlan.resolve(
                 ckpt,
                 volume_shape=sample.shape,
                 device=kind,
                 tile=s.tile,
                 overlap=s.overlap,
-                context=context,
                 window=s.window,
-                batch_size=batch,
+                batch_size=1 if s.reference else None,
+                block=box,
                 skip="none" if s.reference else SKIP,
             )
+            context, batch = plan.context, plan.batch_size
+            predictor = BlockPredictor(ckpt.model, plan)
 
             def run(p: BlockPredictor = predictor) -> tuple[np.ndarray, int]:
                 result = p.predict(box, sample, box)

@@ -1,0 +1,230 @@
+"""The resolved inference plan: every number the predictor uses, derived once, then frozen."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
+
+from volseg.errors import ConfigError
+from volseg.geometry import Box
+from volseg.infer._blend import ProbabilityDtype
+from volseg.infer._result import Output
+from volseg.models import Checkpoint
+from volseg.tiling import (
+    TileGrid,
+    WindowKind,
+    derive_batch_size,
+    derive_context,
+    derive_tiling,
+)
+from volseg.tiling._derive import Device
+
+__all__ = ["InferencePlan", "SkipPolicy"]
+
+SkipPolicy = Literal["none", "empty"]
+
+
+def _check_choice(name: str, value: object, choices: Any) -> None:
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+
+
+def _positive_int(name: str, value: object, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class InferencePlan:
+    """How a volume is predicted: resolved once (:meth:`resolve`), then handed down.
+
+    The predictor derives nothing: tile grid, context, batch, window, normalization,
+    logit offsets, device and outputs are all here, validated at construction. The plan
+    is plain JSON (:meth:`to_json`, :meth:`from_json`) and its :attr:`hash` identifies
+    the outputs it gives (with the weights): a resumed run must have the same.
+
+    Parameters
+    ----------
+    volume_shape : (int, int, int)
+        ``(z, y, x)`` of the volume; the tile grid covers its slices.
+    tile, overlap : int
+        Tile edge and overlap in px (:func:`volseg.tiling.derive_tiling`).
+    context : int
+        Px of real data read around every tile and discarded after the forward pass.
+    batch_size : int
+        Tiles per forward pass; every pass is padded to this size.
+    normalization : (float, float)
+        ``(mean, std)``: the model sees ``(x - mean) / std`` in float32.
+    window : {"gaussian", "uniform", "crop-centre"}, default "gaussian"
+        Blending window (:func:`volseg.tiling.blend_window`).
+    device : {"cpu", "cuda"}, default "cpu"
+        Where the model, blending and decision run.
+    logit_offsets : tuple of float, optional
+        Per-class offsets added before the decision.
+    outputs : frozenset of {"labels", "probabilities", "uncertainty"}
+        What a block returns (labels always).
+    skip : {"none", "empty"}, default "none"
+        ``"empty"`` does not run tiles whose input is one constant value.
+    probability_dtype : {"float16", "uint8"}, default "float16"
+        Storage of the probabilities output.
+    """
+
+    volume_shape: tuple[int, int, int]
+    tile: int
+    overlap: int
+    context: int
+    batch_size: int
+    normalization: tuple[float, float]
+    window: WindowKind = "gaussian"
+    device: Device = "cpu"
+    logit_offsets: tuple[float, ...] | None = None
+    outputs: frozenset[Output] = field(default_factory=lambda: frozenset({"labels"}))
+    skip: SkipPolicy = "none"
+    probability_dtype: ProbabilityDtype = "float16"
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.volume_shape)
+        if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) for s in shape):
+            raise ConfigError(f"volume_shape must be three integers (z, y, x), got {shape}")
+        if min(shape) < 1:
+            raise ConfigError(f"volume_shape must be positive, got {shape}")
+        object.__setattr__(self, "volume_shape", shape)
+        _positive_int("tile", self.tile, 1)
+        _positive_int("overlap", self.overlap, 0)
+        if self.overlap >= self.tile:
+            raise ConfigError(f"overlap must be smaller than the tile, got {self.overlap}")
+        _positive_int("context", self.context, 0)
+        _positive_int("batch_size", self.batch_size, 1)
+        _check_choice("window", self.window, WindowKind)
+        _check_choice("device", self.device, Device)
+        _check_choice("skip", self.skip, SkipPolicy)
+        _check_choice("probability_dtype", self.probability_dtype, ProbabilityDtype)
+        mean, std = (float(v) for v in self.normalization)
+        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+            raise ConfigError(
+                f"normalization needs a finite mean and std > 0, got {self.normalization}"
+            )
+        object.__setattr__(self, "normalization", (mean, std))
+        if self.logit_offsets is not None:
+            offsets = tuple(float(v) for v in self.logit_offsets)
+            if not all(math.isfinite(v) for v in offsets):
+                raise ConfigError(f"logit_offsets must be finite, got {offsets}")
+            object.__setattr__(self, "logit_offsets", offsets)
+        outputs = frozenset(self.outputs) | {"labels"}
+        unknown = outputs - set(get_args(Output))
+        if unknown:
+            raise ConfigError(
+                f"outputs must be among {sorted(get_args(Output))}, got {sorted(unknown)}"
+            )
+        object.__setattr__(self, "outputs", outputs)
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def grid(self) -> TileGrid:
+        """The global tile grid of the volume's slices."""
+        return TileGrid(self.volume_shape[1:], self.tile, self.overlap)
+
+    # ---------------------------------------------------------------- resolve
+    @classmethod
+    def resolve(
+        cls,
+        checkpoint: Checkpoint,
+        *,
+        volume_shape: Sequence[int],
+        device: Device,
+        tile: int | None = None,
+        overlap: float | int = 0.25,
+        context: int | None = None,
+        window: WindowKind = "gaussian",
+        batch_size: int | None = None,
+        block: Box | None = None,
+        outputs: frozenset[Output] = frozenset({"labels"}),
+        skip: SkipPolicy = "none",
+        probability_dtype: ProbabilityDtype = "float16",
+    ) -> InferencePlan:
+        """The one place where a run's numbers are derived; what is given is kept.
+
+        Tile and overlap from :func:`volseg.tiling.derive_tiling`, context from
+        :func:`volseg.tiling.derive_context`, batch size from
+        :func:`volseg.tiling.derive_batch_size` (never more than the tiles of ``block``,
+        a full block of the run: every pass is padded to the batch size, so a larger
+        batch would only run blank tiles); normalization and logit offsets from the
+        checkpoint.
+
+        Raises
+        ------
+        ConfigError
+            Options out of range, or a checkpoint without a normalization record.
+        """
+        info = checkpoint.info
+        if info.normalization is None:
+            raise ConfigError(
+                f"checkpoint {checkpoint.path} has no input normalization "
+                "(metadata['normalization'] = {'mean', 'std'}); train it with `volseg train`"
+            )
+        _check_choice("window", window, WindowKind)
+        tile, overlap_px = derive_tiling(
+            alignment=checkpoint.alignment, tile=tile, overlap=overlap, device=device
+        )
+        context = derive_context(
+            alignment=checkpoint.alignment, context=context, overlap=overlap_px
+        )
+        shape = tuple(int(s) for s in volume_shape)
+        if batch_size is None:
+            params = sum(p.numel() for p in checkpoint.model.parameters())
+            batch_size = derive_batch_size(tile, device, model_params=params)
+            if block is not None:
+                grid = TileGrid((shape[1], shape[2]), tile, overlap_px)
+                (z0, y0, x0), (z1, y1, x1) = block.start, block.stop
+                per_block = (z1 - z0) * len(grid.tiles_touching(y0, y1, x0, x1, window=window))
+                batch_size = min(batch_size, max(per_block, 1))
+        return cls(
+            volume_shape=shape,  # type: ignore[arg-type]
+            tile=tile,
+            overlap=overlap_px,
+            context=context,
+            batch_size=batch_size,
+            normalization=info.normalization,
+            window=window,
+            device=device,
+            logit_offsets=info.logit_offsets,
+            outputs=outputs,
+            skip=skip,
+            probability_dtype=probability_dtype,
+        )
+
+    # ------------------------------------------------------------------- JSON
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (lists for tuples, the outputs sorted)."""
+        data = asdict(self)
+        data["volume_shape"] = list(self.volume_shape)
+        data["normalization"] = list(self.normalization)
+        data["logit_offsets"] = None if self.logit_offsets is None else list(self.logit_offsets)
+        data["outputs"] = sorted(self.outputs)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InferencePlan:
+        """The plan :meth:`to_json` wrote (validated again)."""
+        try:
+            return cls(
+                **{
+                    **data,
+                    "volume_shape": tuple(data["volume_shape"]),
+                    "normalization": tuple(data["normalization"]),
+                    "outputs": frozenset(data["outputs"]),
+                }
+            )
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"not an inference plan: {exc}") from None
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the canonical JSON: the identity of the outputs (with the weights)."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
