@@ -14,9 +14,10 @@ from volseg.models._checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from volseg.models._device import autocast, resolve_device
+from volseg.models._device import DeviceChoice, autocast, resolve_device
 from volseg.models._freeze import (
     Freeze,
+    FreezePreset,
     freeze_modules,
     frozen_modules,
     hold_frozen,
@@ -32,12 +33,14 @@ from volseg.models._unet import UNet, unet_small
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
-    "ModelInfo",
     "ClassProbabilities",
     "ConvBNReLU",
     "DecoderStage",
+    "DeviceChoice",
     "EncoderStage",
     "Freeze",
+    "FreezePreset",
+    "ModelInfo",
     "PadMode",
     "SegNet",
     "SegmentationModel",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -68,8 +68,8 @@ def pad_to_alignment(
     """
     if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment < 1:
         raise ConfigError(f"alignment must be a positive integer, got {alignment!r}")
-    if mode not in ("reflect", "replicate", "constant"):
-        raise ConfigError(f"pad mode must be 'reflect', 'replicate' or 'constant', got {mode!r}")
+    if mode not in get_args(PadMode):
+        raise ConfigError(f"pad mode must be one of {get_args(PadMode)}, got {mode!r}")
     if x.ndim not in (3, 4):
         raise InputError(
             f"expected images shaped (C, H, W) or (N, C, H, W), got shape {tuple(x.shape)}"

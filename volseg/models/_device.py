@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+from typing import get_args
 
 import torch
 
+from volseg._options import DeviceChoice
 from volseg.errors import ConfigError
+from volseg.tiling import Device
 
 __all__ = ["autocast", "resolve_device"]
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
+def resolve_device(device: DeviceChoice | str | torch.device) -> torch.device:
     """A ``torch.device`` for ``"auto"`` (CUDA when available, else CPU), ``"cpu"``,
     ``"cuda"`` or ``"cuda:N"``.
 
@@ -26,10 +29,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(
-            f"unknown device {device!r}: {exc}; use 'auto', 'cpu' or 'cuda'"
+            f"unknown device {device!r}: {exc}; use one of {get_args(DeviceChoice)}"
         ) from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if dev.type not in get_args(Device):
+        raise ConfigError(f"device must be one of {get_args(DeviceChoice)}, got {device!r}")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} was asked for but CUDA is not available; use 'cpu'")
     return dev

@@ -10,9 +10,11 @@ from torch import nn
 
 from volseg.errors import ConfigError
 
-#: A freeze: the model's encoder, everything but the last module holding parameters (the
-#: classifier), or module names (``model.named_modules()``, e.g. ``encoders.0``).
-Freeze = Literal["encoder", "all-but-last"] | Sequence[str]
+#: The named freezes: the model's encoder, or everything but the last module holding
+#: parameters (the classifier).
+FreezePreset = Literal["encoder", "all-but-last"]
+#: A freeze: a named one, or module names (``model.named_modules()``, e.g. ``encoders.0``).
+Freeze = FreezePreset | Sequence[str]
 
 
 def _named(model: nn.Module) -> dict[str, nn.Module]:

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from volseg.config import read_yaml_mapping, validated
 from volseg.errors import ConfigError
 from volseg.io import GROUND_TRUTH, VolumeStore
-from volseg.models import build_model, frozen_modules
+from volseg.models import FreezePreset, build_model, frozen_modules
 from volseg.runtime import RunLock
 from volseg.study._config import EXECUTION, StudyBase, absolute_data, make_train_config
 from volseg.study._execute import Executed, StudyResult, execute_runs
@@ -49,7 +49,7 @@ class InputStudyConfig(StudyBase):
     #: the segmented variant: region (objects dilated / mask) and fill value
     segmented: InputConfig = InputConfig(variant="segmented")
     #: what fine-tuning holds fixed: "encoder", "all-but-last" or module names
-    freeze: Literal["encoder", "all-but-last"] | list[str] = "encoder"
+    freeze: FreezePreset | list[str] = "encoder"
     finetune_epochs: int | None = Field(None, ge=1)  #: default: the recipe's epochs
 
     @field_validator("recipes")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from volseg.errors import ConfigError
 from volseg.infer import single_pass_tile
-from volseg.tiling import WindowKind
+from volseg.tiling import Device, WindowKind
 
 __all__ = [
     "DEFAULT_IOU_TOLERANCE",
@@ -41,9 +41,7 @@ SAMPLE_PIXELS = {"cpu": 2**21, "cuda": 2**24}
 MAX_SAMPLE_SLICES = 3
 
 
-def default_tiles(
-    *, alignment: int, device: Literal["cpu", "cuda"], plane: tuple[int, int]
-) -> list[int]:
+def default_tiles(*, alignment: int, device: Device, plane: tuple[int, int]) -> list[int]:
     """Tile edges to sweep: :data:`TILE_CANDIDATES` of the device rounded up to the model
     alignment, those smaller than one tile covering the slice (the single pass, always
     measured); on slices smaller than every candidate, half the slice."""
@@ -56,9 +54,7 @@ def default_tiles(
     return out
 
 
-def sample_slices(
-    depth: int, plane: tuple[int, int], *, device: Literal["cpu", "cuda"]
-) -> list[int]:
+def sample_slices(depth: int, plane: tuple[int, int], *, device: Device) -> list[int]:
     """Evenly spaced slices (centres of equal z ranges) holding about
     :data:`SAMPLE_PIXELS` px: at least one, at most :data:`MAX_SAMPLE_SLICES`."""
     n = min(MAX_SAMPLE_SLICES, depth, max(1, SAMPLE_PIXELS[device] // (plane[0] * plane[1])))

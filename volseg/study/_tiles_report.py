@@ -8,15 +8,17 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from volseg._files import write_atomically
+from volseg._options import SkipPolicy
 from volseg.runtime._summary import format_rate
+from volseg.tiling import Device
 
 __all__ = ["TileStudy", "tile_table", "write_tile_study"]
 
 #: Tiles whose input is one constant value are skipped, as ``volseg segment`` does by default.
-SKIP: Literal["empty"] = "empty"
+SKIP: SkipPolicy = "empty"
 
 
 @dataclass
@@ -33,7 +35,7 @@ class TileStudy:
     volume: str
     shape: tuple[int, int, int]
     slices: list[int]
-    device: Literal["cpu", "cuda"]
+    device: Device
     device_name: str
     classes: list[str]
     class_of_interest: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -12,8 +12,9 @@ from volseg.geometry import Box
 
 __all__ = ["Tile", "TileGrid", "WindowKind", "check_tile", "reflect_index"]
 
+#: How a tile's prediction is weighted when overlapping tiles are blended
+#: (see :func:`volseg.tiling.blend_window`).
 WindowKind = Literal["gaussian", "uniform", "crop-centre"]
-_WINDOWS = ("gaussian", "uniform", "crop-centre")
 
 
 def _is_int(value: object) -> bool:
@@ -211,8 +212,8 @@ class TileGrid:
         list of Tile
             In the fixed global order (row-major by ``index``); empty for an empty region.
         """
-        if window not in _WINDOWS:
-            raise ConfigError(f"window must be one of {_WINDOWS}, got {window!r}")
+        if window not in get_args(WindowKind):
+            raise ConfigError(f"window must be one of {get_args(WindowKind)}, got {window!r}")
         ys = self._range(y0, y1, 0, window)
         xs = self._range(x0, x1, 1, window)
         return [self.tile_at((iy, ix)) for iy in ys for ix in xs]

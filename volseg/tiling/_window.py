@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 
 from volseg.errors import ConfigError
@@ -67,4 +69,4 @@ def blend_window(tile: int, overlap: int, kind: WindowKind) -> np.ndarray:
         out = np.zeros((tile, tile), np.float32)
         out[half : half + step, half : half + step] = 1.0
         return out
-    raise ConfigError(f"window must be 'gaussian', 'uniform' or 'crop-centre', got {kind!r}")
+    raise ConfigError(f"window must be one of {get_args(WindowKind)}, got {kind!r}")

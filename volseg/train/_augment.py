@@ -7,7 +7,7 @@ neighbour, so it keeps exactly the class ids it had.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from scipy import ndimage
@@ -49,8 +49,10 @@ class Augmentation:
     intensity_jitter: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.rotation not in ("any", "right", "none"):
-            raise ConfigError(f"rotation must be 'any', 'right' or 'none', got {self.rotation!r}")
+        if self.rotation not in get_args(Rotation):
+            raise ConfigError(
+                f"rotation must be one of {get_args(Rotation)}, got {self.rotation!r}"
+            )
         if not 0.0 <= self.probability <= 1.0:
             raise ConfigError(f"augmentation probability must be in [0, 1], got {self.probability}")
         if not (np.isfinite(self.intensity_jitter) and 0.0 <= self.intensity_jitter < 1.0):

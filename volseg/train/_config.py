@@ -8,8 +8,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from volseg._options import DeviceChoice
 from volseg.config import read_yaml_mapping, validated
+from volseg.models import FreezePreset
+from volseg.train._augment import Rotation
 from volseg.train._inputs import InputConfig
+from volseg.train._weights import WeightMethod
 
 
 class DataConfig(BaseModel):
@@ -27,7 +31,7 @@ class AugmentationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     flips: bool = True
-    rotation: Literal["any", "right", "none"] = "any"
+    rotation: Rotation = "any"
     probability: float = Field(0.5, ge=0.0, le=1.0)
     intensity_jitter: float = Field(0.0, ge=0.0, le=1.0)
 
@@ -50,7 +54,7 @@ class TrainConfig(BaseModel):
     in_channels: int = Field(1, ge=1, le=15)
     crop_size: int | None = Field(224, ge=32)
     crops: int = Field(400, ge=1)
-    class_weights: Literal["inverse", "median", "none"] = "inverse"
+    class_weights: WeightMethod = "inverse"
     #: decide on argmax(logits - log(class weight)): undoes the bias class weighting puts
     #: on the decision (see docs/training.md); stored in the checkpoint for inference
     prior_correction: bool = True
@@ -60,7 +64,7 @@ class TrainConfig(BaseModel):
     #: a checkpoint to start from (fine-tuning; its normalization is kept)
     init: str | None = None
     #: what stays fixed while fine-tuning: "encoder", "all-but-last" or module names
-    freeze: Literal["encoder", "all-but-last"] | list[str] | None = None
+    freeze: FreezePreset | list[str] | None = None
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0.0, le=1.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
@@ -77,7 +81,7 @@ class TrainConfig(BaseModel):
     class_of_interest: int = Field(1, ge=0)
     bf1_tolerance: float = Field(2.0, gt=0.0)
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: DeviceChoice = "auto"
     threads: int | None = Field(None, ge=1)
     max_tile: int = Field(1024, ge=64)  #: validation images larger than this are tiled
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import dask
 import dask.array as da
@@ -175,5 +175,7 @@ def class_weights(freq: np.ndarray, *, method: WeightMethod = "inverse") -> np.n
     elif method == "median":
         weights[present] = np.median(f[present]) / f[present]
     else:
-        raise ConfigError(f"unknown class weighting {method!r}; use 'inverse', 'median' or 'none'")
+        raise ConfigError(
+            f"unknown class weighting {method!r}; use one of {get_args(WeightMethod)}"
+        )
     return weights.astype(np.float32)
