@@ -32,12 +32,31 @@ def test_tiling_benchmark_smoke(smoke_benchmark):
 def test_segment_benchmark_smoke(smoke_benchmark, tmp_path):
     result = smoke_benchmark("bench_segment.py", "segment_cpu.json")
     t = result["throughput"]
-    assert set(t) == {"volseg", "naive", "monai", "monai_fused_channels_last"}
+    assert set(t) == {
+        "volseg",
+        "volseg_whole_call",
+        "naive",
+        "monai",
+        "monai_fused_channels_last",
+        "monai_fused_channels_last_batch1",
+    }
     assert t["volseg"]["volseg_speedup"] == 1.0
+    # the same resolved run on a running cluster and with its own: the same labels
+    assert t["volseg_whole_call"]["label_agreement_in_fov"] == 1.0
+    # derived on CPU: 2**18 px of 64 px tiles (64), capped by the 3 x 3 tiles of a block
+    assert t["volseg"]["batch_size"] == 9
     for r in t.values():
         assert r["seconds"] > 0 and r["voxels_per_s"] > 0
         assert 0.9 <= r["label_agreement_in_fov"] <= 1.0
+    goals = result["goals"]
+    assert goals["vs_monai_best_of"] in {
+        "monai_fused_channels_last",
+        "monai_fused_channels_last_batch1",
+    }
+    best = t[goals["vs_monai_best_of"]]["seconds"]
+    assert goals["vs_monai_same_model"] == pytest.approx(best / t["volseg"]["seconds"], rel=0.05)
     assert set(result["per_slice"]) == {"segnet-lite"}
+    assert result["per_slice"]["segnet-lite"]["slices"] == result["volume_shape"][0]
     assert [m["depth"] for m in result["memory"]] == [2, 4]
     assert all(m["worker_peak_rss_mib"] > 50 for m in result["memory"])
     assert [s["workers"] for s in result["scaling"]] == [1, 2]
