@@ -117,3 +117,15 @@ def demo_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     )
     assert done.returncode == 0, f"volseg demo failed ({done.returncode}):\n{done.stderr[-4000:]}"
     return root, json.loads(done.stdout)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` skip, naming the missing resource, where CUDA is absent."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="gpu: no CUDA device (torch.cuda.is_available() is False)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

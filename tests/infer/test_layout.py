@@ -38,13 +38,20 @@ def assemble(
 
 
 @pytest.mark.parametrize(
-    ("window", "layouts"),
-    [("gaussian", LAYOUTS), ("crop-centre", LAYOUTS[:2]), ("uniform", [LAYOUTS[0], LAYOUTS[3]])],
+    ("window", "layouts", "device"),
+    [
+        ("gaussian", LAYOUTS, "cpu"),
+        ("crop-centre", LAYOUTS[:2], "cpu"),
+        ("uniform", [LAYOUTS[0], LAYOUTS[3]], "cpu"),
+        # the same device-resident pipeline on CUDA (bf16 autocast, blending on the GPU)
+        pytest.param("gaussian", LAYOUTS, "cuda", marks=pytest.mark.gpu),
+    ],
 )
 def test_segnet_outputs_are_bit_identical_across_block_layouts(
-    random_segnet: nn.Module, volume: np.ndarray, window: WindowKind, layouts: list
+    random_segnet: nn.Module, volume: np.ndarray, window: WindowKind, layouts: list, device: str
 ) -> None:
     plan = InferencePlan(
+        device=device,  # type: ignore[arg-type]
         volume_shape=volume.shape,
         tile=64,
         overlap=32,
