@@ -44,7 +44,7 @@ def test_config_is_frozen_and_hashable_by_value():
     ],
 )
 def test_invalid_options_name_the_problem(kwargs, message):
-    with pytest.raises(pydantic.ValidationError, match=message):
+    with pytest.raises(ConfigError, match=message):
         PhantomConfig(**kwargs)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from volseg.config import FrozenConfig
 from volseg.errors import ConfigError
 
 __all__ = ["CLASS_NAMES", "PRESETS", "PhantomConfig"]
@@ -21,7 +22,7 @@ PRESETS: dict[str, tuple[int, int, int]] = {
 }
 
 
-class PhantomConfig(BaseModel):
+class PhantomConfig(FrozenConfig):
     """Everything that decides the synthetic spinal-cord volume, voxel for voxel.
 
     Sizes are in voxels; ``voxel_size`` (µm, z y x) is only carried to the output metadata.
@@ -70,8 +71,6 @@ class PhantomConfig(BaseModel):
     image_range
         Image values mapped to 0 and to the integer maximum for integer dtypes (clipped).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     shape: tuple[int, int, int] = (64, 512, 512)
     seed: int = Field(0, ge=0, lt=2**63)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from volseg._options import DeviceChoice, ProbabilityDtype, SkipPolicy
-from volseg.config import validated
+from volseg.config import FrozenConfig, validated
 from volseg.tiling import WindowKind
 
 
-class SegmentConfig(BaseModel):
+class SegmentConfig(FrozenConfig):
     """Everything that decides a segmentation run.
 
     ``None`` means "derive": the tile size and batch size from the model and the device,
@@ -22,7 +22,7 @@ class SegmentConfig(BaseModel):
     ``scheduler`` None starts a local cluster unless ``DASK_SCHEDULER_ADDRESS`` is set.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=())  # a field is named model
 
     volume: str
     model: str

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from volseg.config import read_yaml_mapping, validated
+from volseg.config import FrozenConfig, read_yaml_mapping, validated
 from volseg.train import DataConfig, TrainConfig
 
 #: How the runs of a study are made comparable (see docs/study.md):
@@ -30,12 +30,10 @@ PER_RUN = ("train", "validation", "out", "crop_size", "crops", "seed", "max_step
 EXECUTION = ("out", "device", "threads")
 
 
-class StudyBase(BaseModel):
+class StudyBase(FrozenConfig):
     """What every study has: data (train, validation for model selection, held-out test),
     the output folder, the shared training recipe, retries, the significance level and
     where the runs execute."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     train: DataConfig
     validation: DataConfig | None = None

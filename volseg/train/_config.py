@@ -6,20 +6,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from volseg._options import DeviceChoice
-from volseg.config import read_yaml_mapping, validated
+from volseg.config import FrozenConfig, read_yaml_mapping, validated
 from volseg.models import FreezePreset
 from volseg.train._augment import Rotation
 from volseg.train._inputs import InputConfig
 from volseg.train._weights import WeightMethod
 
 
-class DataConfig(BaseModel):
+class DataConfig(FrozenConfig):
     """Annotated slices: a folder with ``images/`` and ``labels/``, or a volseg store."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: str
     labels: str = "ground_truth"  #: labels group of a store
@@ -27,23 +25,21 @@ class DataConfig(BaseModel):
     slices: list[int] | None = None
 
 
-class AugmentationConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class AugmentationConfig(FrozenConfig):
     flips: bool = True
     rotation: Rotation = "any"
     probability: float = Field(0.5, ge=0.0, le=1.0)
     intensity_jitter: float = Field(0.0, ge=0.0, le=1.0)
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(FrozenConfig):
     """Everything that decides a training run (the defaults are the CPU recipe).
 
     ``crop_size`` None trains on whole images; ``early_stopping`` None never stops early;
     ``device`` ``auto`` takes CUDA when present (bf16 autocast, channels_last), else CPU.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=())  # a field is named model
 
     train: DataConfig
     validation: DataConfig | None = None

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from scipy import ndimage
 
+from volseg.config import FrozenConfig
 from volseg.errors import ConfigError, InputError
 from volseg.io import open_source
 from volseg.train._data import SliceSet
@@ -18,7 +19,7 @@ from volseg.train._data import SliceSet
 Variant = Literal["whole", "segmented"]
 
 
-class InputConfig(BaseModel):
+class InputConfig(FrozenConfig):
     """How training images are presented to the network.
 
     ``segmented`` keeps a region of interest and sets every other pixel to ``fill``: the
@@ -27,8 +28,6 @@ class InputConfig(BaseModel):
     labels group of the store; non-zero = inside). ``fill`` is ``mean`` (the mean of the
     whole training images), ``zero`` or a number; the value used is recorded.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     variant: Variant = "whole"
     region: Literal["objects", "mask"] = "objects"
