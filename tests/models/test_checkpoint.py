@@ -15,9 +15,9 @@ from volseg.models import build_model, load_checkpoint, save_checkpoint
 
 ARGS = {"in_channels": 1, "num_classes": 2, "width": 4}
 META = {
-    "class_names": ["background", "soma"],
+    "classes": ["background", "soma"],
     "normalization": {"mean": 0.45, "std": 0.12},
-    "voxel_size_um": [0.65, 0.65, 0.65],
+    "voxel_size": [0.65, 0.65, 0.65],
     "class_weights": [0.52, 12.3],
     "metrics": {"iou": 0.81},
 }

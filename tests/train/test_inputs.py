@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from volseg.errors import ConfigError, InputError
-from volseg.models import build_model, frozen_modules, load_checkpoint
+from volseg.errors import CheckpointError, ConfigError, InputError
+from volseg.models import build_model, frozen_modules, load_checkpoint, save_checkpoint
 from volseg.testing import write_blob_dataset
 from volseg.train import (
     InputConfig,
@@ -122,6 +122,16 @@ def test_fine_tuning_leaves_frozen_weights_bit_identical(blobs, tmp_path):
     assert after_ckpt.metadata["frozen"] == ["encoders"]
     assert after_ckpt.metadata["normalization"] == meta["normalization"]
     assert after_ckpt.metadata["init"]["sha256"] == load_checkpoint(pre.last_checkpoint).sha256
+
+
+def test_fine_tuning_a_checkpoint_without_normalization_is_refused(blobs, tmp_path):
+    arguments = {"in_channels": 1, "num_classes": 2, "width": 4}
+    foreign = tmp_path / "foreign.pt"
+    model = build_model("segnet", **arguments)
+    save_checkpoint(foreign, model, architecture="segnet", arguments=arguments, metadata={})
+    with pytest.raises(CheckpointError, match=rf"checkpoint {foreign} has no input normalization"):
+        train(_config(blobs, tmp_path / "fine", init=str(foreign)), progress=False)
+    assert not (tmp_path / "fine" / "last.pt").exists()
 
 
 def test_freeze_without_init_or_a_different_architecture_is_refused(blobs, tmp_path):

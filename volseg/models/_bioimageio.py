@@ -16,7 +16,13 @@ import torch
 
 import volseg
 from volseg.errors import ConfigError, InputNotFoundError, StoreExistsError
-from volseg.models._bioimageio_files import channel_names, cover_image, package_input, readme
+from volseg.models._bioimageio_files import (
+    channel_names,
+    cover_image,
+    normalization,
+    package_input,
+    readme,
+)
 from volseg.models._checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint, state_bytes
 from volseg.models._package import NETWORK_CALLABLE, NETWORK_MODULE
 from volseg.models._packaged import ClassProbabilities
@@ -81,14 +87,14 @@ def _write_files(
     if hashlib.sha256(raw).hexdigest() != checkpoint.sha256:
         raise ConfigError(f"{checkpoint.path}: its weights do not serialize to their own hash")
     (folder / _STATE_DICT).write_bytes(raw)
-    network = ClassProbabilities(checkpoint.model, checkpoint.metadata.get("logit_offsets"))
+    network = ClassProbabilities(checkpoint.model, checkpoint.info.logit_offsets)
     network.eval()
     _torchscript(network, folder / _TORCHSCRIPT)
     halo, min_size = _sizes(checkpoint.alignment)
     image = package_input(checkpoint, min_size, checkpoint.alignment, sample)
-    norm = checkpoint.metadata["normalization"]
+    mean, std = normalization(checkpoint)
     with torch.no_grad():  # provisional: replaced by bioimageio.core's own output
-        x = (torch.from_numpy(image) - float(norm["mean"])) / float(norm["std"])
+        x = (torch.from_numpy(image) - mean) / std
         probabilities = network(x).numpy()
     np.save(folder / "test_input.npy", image)
     np.save(folder / "test_output.npy", probabilities)
@@ -130,13 +136,13 @@ def _description(
     from bioimageio.spec.model import v0_5 as bio
 
     meta = checkpoint.metadata
-    classes = [str(c) for c in meta.get("classes") or range(checkpoint.num_classes)]
+    classes = list(checkpoint.info.classes)
     title = name or _name(checkpoint, classes)
     halo, min_size, step = files["halo"], files["min_size"], checkpoint.alignment
     (folder / "README.md").write_text(
         readme(checkpoint, name=title, halo=halo, min_size=min_size, classes=classes)
     )
-    norm = meta["normalization"]
+    mean, std = normalization(checkpoint)
     raw_id, out_id = bio.TensorId(_INPUT), bio.TensorId(_OUTPUT)
     size = bio.ParameterizedSize(min=min_size, step=step)
     inputs = bio.InputTensorDescr(
@@ -152,9 +158,7 @@ def _description(
         test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
         preprocessing=[
             bio.FixedZeroMeanUnitVarianceDescr(
-                kwargs=bio.FixedZeroMeanUnitVarianceKwargs(
-                    mean=float(norm["mean"]), std=float(norm["std"])
-                )
+                kwargs=bio.FixedZeroMeanUnitVarianceKwargs(mean=mean, std=std)
             )
         ],
     )
@@ -181,7 +185,9 @@ def _description(
     kwargs = {
         "architecture": checkpoint.architecture,
         "arguments": checkpoint.arguments,
-        "logit_offsets": meta.get("logit_offsets"),
+        "logit_offsets": (
+            None if checkpoint.info.logit_offsets is None else list(checkpoint.info.logit_offsets)
+        ),
     }
     weights = bio.WeightsDescr(
         pytorch_state_dict=bio.PytorchStateDictWeightsDescr(
@@ -290,11 +296,7 @@ def export_bioimageio(
     if not source.is_file():
         raise InputNotFoundError(f"checkpoint not found: {source} does not exist or is not a file")
     ckpt = load_checkpoint(source)
-    if not isinstance(ckpt.metadata.get("normalization"), dict):
-        raise ConfigError(
-            f"checkpoint {source} has no input normalization (metadata['normalization'] = "
-            "{'mean', 'std'}); train it with `volseg train`"
-        )
+    normalization(ckpt)  # refused before any work
     from bioimageio.spec import ValidationContext, save_bioimageio_package
 
     with tempfile.TemporaryDirectory(prefix=".volseg-export-", dir=target.parent) as tmp:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from volseg.errors import InputError
+from volseg.errors import ConfigError, InputError
 from volseg.models._checkpoint import Checkpoint
 
-__all__ = ["channel_names", "cover_image", "package_input", "readme"]
+__all__ = ["channel_names", "cover_image", "normalization", "package_input", "readme"]
 
 #: Largest edge of the test image (px): small, so tools test the package in seconds.
 TEST_EDGE = 256
@@ -21,6 +21,22 @@ _COLOURS = np.array(
     [[0, 0, 0], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [204, 121, 167]],
     np.uint8,
 )
+
+
+def normalization(checkpoint: Checkpoint) -> tuple[float, float]:
+    """The input ``(mean, std)`` the package normalizes with: the checkpoint's.
+
+    Raises
+    ------
+    ConfigError
+        A checkpoint without one (not trained by volseg).
+    """
+    if checkpoint.info.normalization is None:
+        raise ConfigError(
+            f"checkpoint {checkpoint.path} has no input normalization (metadata"
+            "['normalization'] = {'mean', 'std'}); train it with `volseg train`"
+        )
+    return checkpoint.info.normalization
 
 
 def channel_names(in_channels: int) -> list[str]:
@@ -63,11 +79,11 @@ def package_input(
     InputError
         A sample with fewer slices than the model's channels, or smaller than ``min_size``.
     """
-    norm = checkpoint.metadata["normalization"]
+    mean, std = normalization(checkpoint)
     c = checkpoint.in_channels
     if sample is None:
         edge = min_size + (TEST_EDGE - min_size) // step * step
-        return _synthetic(c, edge, float(norm["mean"]), float(norm["std"]))[None]
+        return _synthetic(c, edge, mean, std)[None]
     from volseg.io import open_source
 
     source = open_source(Path(sample))
@@ -110,7 +126,7 @@ def readme(
     """The package's documentation: what the model is, how it was trained and validated,
     and how to run it (with volseg or any bioimage.io tool)."""
     meta = checkpoint.metadata
-    norm = meta["normalization"]
+    mean, std = normalization(checkpoint)
     metrics = meta.get("metrics")
     training = meta.get("training")
     validation = (
@@ -132,7 +148,7 @@ A 2D semantic segmentation network exported by volseg from a checkpoint
 - **Input:** `(batch, channel, y, x)` raw intensities, {checkpoint.in_channels} channel(s)
   ({", ".join(channel_names(checkpoint.in_channels))}); y and x at least {min_size} px, in
   steps of {checkpoint.alignment} px. The package normalizes with the training data's fixed
-  mean {norm["mean"]:.6g} and standard deviation {norm["std"]:.6g}
+  mean {mean:.6g} and standard deviation {std:.6g}
   (`fixed_zero_mean_unit_variance`).
 - **Output:** `(batch, class, y, x)` class probabilities for {", ".join(classes)}. They are
   the softmax of the logits plus the stored logit offsets, which undo the class weighting

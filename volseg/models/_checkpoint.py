@@ -295,6 +295,8 @@ def load_checkpoint(
         model = build_model(architecture, **arguments)
     except ConfigError as exc:
         raise CheckpointError(f"checkpoint {file}: cannot rebuild its model: {exc}") from None
+    metadata = dict(payload["metadata"])
+    info = ModelInfo.parse(metadata, num_classes=model.num_classes, source=str(file))
     _check_use(
         file,
         model,
@@ -308,9 +310,8 @@ def load_checkpoint(
         model,
         "num_classes",
         num_classes,
-        f"it predicts {model.num_classes} classes "
-        f"({payload['metadata'].get('class_names', 'unnamed')}); use a checkpoint trained "
-        "for your classes, or ask for the checkpoint's",
+        f"it predicts {model.num_classes} classes ({', '.join(info.classes)}); use a "
+        "checkpoint trained for your classes, or ask for the checkpoint's",
     )
     try:
         state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
@@ -320,8 +321,6 @@ def load_checkpoint(
             f"checkpoint {file}: its weights do not fit architecture {architecture!r} with "
             f"arguments {arguments}: {type(exc).__name__}: {str(exc)[:300]}"
         ) from None
-    metadata = dict(payload["metadata"])
-    info = ModelInfo.parse(metadata, num_classes=model.num_classes, source=str(file))
     model.to(map_location)
     model.eval()
     return Checkpoint(

@@ -79,7 +79,9 @@ class ModelInfo:
         norm = metadata.get("normalization")
         normalization: tuple[float, float] | None = None
         if norm is not None:
-            pair = _floats([norm.get("mean"), norm.get("std")], 2) if isinstance(norm, dict) else None
+            pair = (
+                _floats([norm.get("mean"), norm.get("std")], 2) if isinstance(norm, dict) else None
+            )
             if pair is None or pair[1] <= 0:
                 raise bad("normalization", "{'mean': float, 'std': float > 0}")
             normalization = (pair[0], pair[1])

@@ -277,7 +277,7 @@ def study_tiles(
     bad = [z for z in chosen_slices if not 0 <= z < shape[0]]
     if bad:
         raise InputError(f"slice {bad[0]} is outside the volume's 0..{shape[0] - 1}")
-    classes = list(ckpt.metadata.get("classes") or [f"class {i}" for i in range(ckpt.num_classes)])
+    classes = list(ckpt.info.classes)
     coi = _class_of_interest(ckpt, classes, cls)
     gt = None
     if truth is not None:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
-from volseg.errors import ConfigError
+from volseg.errors import CheckpointError, ConfigError
 from volseg.models import (
     Checkpoint,
     autocast,
@@ -169,7 +169,12 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
         inputs = {**config.inputs.model_dump(mode="json"), "fill_value": value}
     init = load_checkpoint(config.init) if config.init else None
     if init is not None:  # fine-tuning keeps the normalization the weights were trained with
-        norm = Normalization.from_dict(init.metadata["normalization"])
+        if init.info.normalization is None:
+            raise CheckpointError(
+                f"checkpoint {config.init} has no input normalization, which fine-tuning "
+                "keeps; start from a checkpoint volseg trained"
+            )
+        norm = Normalization(*init.info.normalization)
     else:
         norm = fit_normalization([train_set])
     freq = _frequencies(config.train, train_set)
