@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from volseg.errors import ConfigError
 from volseg.tiling._grid import check_tile
@@ -37,8 +37,8 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _check_device(device: str) -> None:
-    if device not in DEFAULT_TILE:
-        raise ConfigError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device not in get_args(Device):
+        raise ConfigError(f"device must be one of {get_args(Device)}, got {device!r}")
 
 
 def derive_tiling(
