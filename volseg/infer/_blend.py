@@ -3,17 +3,15 @@ the optional outputs, in torch (CPU and CUDA run this same code)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 
+from volseg._options import ProbabilityDtype
 from volseg.geometry import Box
 from volseg.tiling import Tile, WindowKind
 
 __all__ = ["Accumulator", "ProbabilityDtype", "decide", "quantize"]
 
-ProbabilityDtype = Literal["float16", "uint8"]
 # Variances below this (uncertainty < 0.002) are float32 rounding of E[p²] - p̄², not signal.
 _VAR_FLOOR = 1e-6
 

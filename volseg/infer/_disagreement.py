@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from torch import nn
@@ -66,7 +66,7 @@ def tiling_disagreement(
     *,
     tile: int,
     overlaps: Sequence[int],
-    windows: Sequence[WindowKind] = ("gaussian", "uniform", "crop-centre"),
+    windows: Sequence[WindowKind] = get_args(WindowKind),
     context: int | None = None,
     normalization: tuple[float, float] | None = None,
     batch_size: int = 4,

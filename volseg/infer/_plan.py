@@ -7,8 +7,9 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
+from volseg._options import SkipPolicy
 from volseg.errors import ConfigError
 from volseg.geometry import Box
 from volseg.infer._blend import ProbabilityDtype
@@ -24,8 +25,6 @@ from volseg.tiling import (
 from volseg.tiling._derive import Device
 
 __all__ = ["InferencePlan", "SkipPolicy"]
-
-SkipPolicy = Literal["none", "empty"]
 
 
 def _check_choice(name: str, value: object, choices: Any) -> None:
