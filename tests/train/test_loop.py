@@ -101,6 +101,8 @@ def test_the_model_learns_an_easy_task(blobs, tmp_path):
         progress=False,
     )
     assert result.best_metrics["val_iou_foreground"] > 0.8, result.history
+    first, last = (r["val_loss"] for r in (result.history[0], result.history[-1]))
+    assert 0 < last < first, result.history
 
 
 def test_config_errors_name_the_field(blobs, tmp_path):
@@ -162,7 +164,7 @@ def test_prior_correction_offsets_are_stored_and_undo_the_weights(blobs, tmp_pat
     import numpy as np
     import torch
 
-    from volseg.train import decide, logit_offsets
+    from volseg.train import logit_offsets
 
     result = train(_config(blobs, tmp_path / "pc", epochs=1), progress=False)
     meta = load_checkpoint(result.last_checkpoint).metadata
@@ -170,10 +172,67 @@ def test_prior_correction_offsets_are_stored_and_undo_the_weights(blobs, tmp_pat
     np.testing.assert_allclose(meta["logit_offsets"], -np.log(w), rtol=1e-6)
     plain = train(_config(blobs, tmp_path / "np", epochs=1, prior_correction=False), progress=False)
     assert load_checkpoint(plain.last_checkpoint).metadata["logit_offsets"] is None
-    # a pixel the weighted scores give to the rare class by a small margin goes back
-    logits = torch.tensor([[[0.0]], [[0.5]]])
-    assert decide(logits).item() == 1
-    assert decide(logits, logit_offsets(torch.tensor([0.2, 1.8]))).item() == 0
+    # weights 0.2 and 1.8: the rare class loses log(9) of its score at the decision
+    offsets = logit_offsets(torch.tensor([0.2, 1.8]))
+    np.testing.assert_allclose(offsets[0] - offsets[1], np.log(9.0), rtol=1e-6)
+
+
+def _segment_iou(checkpoint, volume, tmp_path) -> list[float]:
+    """Per-class IoU over the slices of ``volume`` of the labels ``volseg segment``'s
+    predictor gives with ``checkpoint`` at its default plan."""
+    import numpy as np
+
+    from volseg.geometry import Box
+    from volseg.infer import BlockPredictor
+    from volseg.io import GROUND_TRUTH, VolumeStore
+    from volseg.metrics import confusion_matrix, metrics_from_confusion
+    from volseg.segment import make_segment_config, resolve_run
+
+    ckpt = load_checkpoint(checkpoint)
+    store = VolumeStore.open(volume)
+    config = make_segment_config(
+        {"volume": str(volume), "model": str(checkpoint), "out": str(tmp_path / "seg.zarr")}
+    )
+    run, _ = resolve_run(config, store, ckpt)
+    data = np.asarray(store.image(0)[:])
+    box = Box.from_shape(data.shape)
+    labels = BlockPredictor(ckpt.model, run.plan).predict(box, data, box).labels
+    truth = np.asarray(store.labels(GROUND_TRUTH)[:])
+    return [float(v) for v in metrics_from_confusion(confusion_matrix(labels, truth, 2))["iou"]]
+
+
+def test_the_best_checkpoint_is_the_one_segment_scores_best(blobs, tmp_path):
+    import numpy as np
+
+    from volseg.io import GROUND_TRUTH, VolumeStore
+    from volseg.train import load_folder
+
+    # the validation slices as a volume, segmented the way `volseg segment` does
+    val = load_folder(blobs / "validate")
+    volume = tmp_path / "validate.zarr"
+    store = VolumeStore.create(volume, shape=(2, 96, 96), dtype="float32", chunks=(1, 96, 96))
+    store.image(0)[:] = np.stack(val.images)
+    store.create_labels(GROUND_TRUTH, classes=val.classes)[:] = np.stack(val.labels)
+    store.mark_complete()
+
+    config = _config(
+        blobs,
+        tmp_path / "run",
+        model="unet-small",
+        model_arguments={"width": 8},
+        epochs=5,
+        crops=32,
+        batch_size=4,
+        lr=1e-2,
+    )
+    result = train(config, progress=False)
+    ious = [r["val_iou_foreground"] for r in result.history]
+    best = int(np.argmax(ious))
+    assert best != len(ious) - 1, ious  # best.pt is not last.pt: the choice means something
+    assert result.best_epoch == result.history[best]["epoch"]
+    # validation scored exactly what segment gives for the weights it saved
+    assert _segment_iou(result.best_checkpoint, volume, tmp_path)[1] == ious[best]
+    assert _segment_iou(result.last_checkpoint, volume, tmp_path)[1] == ious[-1]
 
 
 def test_early_stopping_and_sgd(blobs, tmp_path):

@@ -27,8 +27,7 @@ from volseg.train._dataset import CropDataset
 from volseg.train._inputs import InputConfig, fill_value, region_masks, segment_inputs
 from volseg.train._loop import TrainResult, load_slices, train
 from volseg.train._normalize import Normalization, fit_normalization, normalize
-from volseg.train._predict import predict_image
-from volseg.train._validate import Validation, decide, logit_offsets, validate
+from volseg.train._validate import Validation, logit_offsets, validate
 from volseg.train._weights import class_frequencies, class_weights, store_class_frequencies
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "Validation",
     "class_frequencies",
     "class_weights",
-    "decide",
     "extract",
     "fill_value",
     "fit_normalization",
@@ -56,7 +54,6 @@ __all__ = [
     "logit_offsets",
     "make_config",
     "normalize",
-    "predict_image",
     "region_masks",
     "sample_crops",
     "segment_inputs",

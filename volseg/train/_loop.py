@@ -302,7 +302,6 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
                         weights=weights,
                         device=device,
                         tolerance=config.bf1_tolerance,
-                        max_tile=config.max_tile,
                         logit_offsets=offsets,
                     )
                     model.train()
