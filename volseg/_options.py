@@ -11,8 +11,16 @@ from __future__ import annotations
 from typing import Literal
 
 from volseg.tiling._derive import Device
+from volseg.tiling._grid import WindowKind
 
-__all__ = ["DeviceChoice", "ProbabilityDtype", "SkipPolicy"]
+__all__ = [
+    "DEFAULT_OVERLAP",
+    "DEFAULT_SKIP",
+    "DEFAULT_WINDOW",
+    "DeviceChoice",
+    "ProbabilityDtype",
+    "SkipPolicy",
+]
 
 #: Where a model runs as asked for: ``"auto"`` takes CUDA when present, else the CPU.
 DeviceChoice = Literal["auto", Device]
@@ -20,3 +28,12 @@ DeviceChoice = Literal["auto", Device]
 SkipPolicy = Literal["none", "empty"]
 #: How class probabilities are stored: float16, or uint8 (``round(p * 255)``).
 ProbabilityDtype = Literal["float16", "uint8"]
+
+# The defaults of `volseg segment`, also those training validation predicts with, so that
+# the best checkpoint is chosen by what ships.
+#: Tile overlap, a fraction of the tile.
+DEFAULT_OVERLAP = 0.25
+#: Blending window.
+DEFAULT_WINDOW: WindowKind = "gaussian"
+#: Tiles not run.
+DEFAULT_SKIP: SkipPolicy = "empty"

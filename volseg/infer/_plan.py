@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, get_args
 
-from volseg._options import SkipPolicy
+from torch import nn
+
+from volseg._options import DEFAULT_OVERLAP, DEFAULT_WINDOW, SkipPolicy
 from volseg.errors import ConfigError
 from volseg.geometry import Box
 from volseg.infer._blend import ProbabilityDtype
@@ -131,29 +133,10 @@ class InferencePlan:
     # ---------------------------------------------------------------- resolve
     @classmethod
     def resolve(
-        cls,
-        checkpoint: Checkpoint,
-        *,
-        volume_shape: Sequence[int],
-        device: Device,
-        tile: int | None = None,
-        overlap: float | int = 0.25,
-        context: int | None = None,
-        window: WindowKind = "gaussian",
-        batch_size: int | None = None,
-        block: Box | None = None,
-        outputs: frozenset[Output] = frozenset({"labels"}),
-        skip: SkipPolicy = "none",
-        probability_dtype: ProbabilityDtype = "float16",
+        cls, checkpoint: Checkpoint, *, volume_shape: Sequence[int], device: Device, **options: Any
     ) -> InferencePlan:
-        """The one place where a run's numbers are derived; what is given is kept.
-
-        Tile and overlap from :func:`volseg.tiling.derive_tiling`, context from
-        :func:`volseg.tiling.derive_context`, batch size from
-        :func:`volseg.tiling.derive_batch_size` (never more than the tiles of ``block``,
-        a full block of the run: every pass is padded to the batch size, so a larger
-        batch would only run blank tiles); normalization and logit offsets from the
-        checkpoint.
+        """The plan of a checkpoint: :meth:`for_model` with its normalization and logit
+        offsets (``options`` as there).
 
         Raises
         ------
@@ -166,16 +149,57 @@ class InferencePlan:
                 f"checkpoint {checkpoint.path} has no input normalization "
                 "(metadata['normalization'] = {'mean', 'std'}); train it with `volseg train`"
             )
+        return cls.for_model(
+            checkpoint.model,
+            normalization=info.normalization,
+            logit_offsets=info.logit_offsets,
+            volume_shape=volume_shape,
+            device=device,
+            **options,
+        )
+
+    @classmethod
+    def for_model(
+        cls,
+        model: nn.Module,
+        *,
+        normalization: tuple[float, float],
+        logit_offsets: Sequence[float] | None,
+        volume_shape: Sequence[int],
+        device: Device,
+        tile: int | None = None,
+        overlap: float | int = DEFAULT_OVERLAP,
+        context: int | None = None,
+        window: WindowKind = DEFAULT_WINDOW,
+        batch_size: int | None = None,
+        block: Box | None = None,
+        outputs: frozenset[Output] = frozenset({"labels"}),
+        skip: SkipPolicy = "none",
+        probability_dtype: ProbabilityDtype = "float16",
+    ) -> InferencePlan:
+        """The one place where a prediction's numbers are derived; what is given is kept.
+
+        Tile and overlap from :func:`volseg.tiling.derive_tiling`, context from
+        :func:`volseg.tiling.derive_context` (both for the model's ``alignment``), batch
+        size from :func:`volseg.tiling.derive_batch_size` (for its parameter count; never
+        more than the tiles of ``block``, a full block of the run: every pass is padded
+        to the batch size, so a larger batch would only run blank tiles). Segmentation
+        (:meth:`resolve`) and training validation (an in-memory model) both come here.
+
+        Raises
+        ------
+        ConfigError
+            Options out of range.
+        """
         _check_choice("window", window, WindowKind)
+        alignment = int(getattr(model, "alignment", 1))
         tile, overlap_px = derive_tiling(
-            alignment=checkpoint.alignment, tile=tile, overlap=overlap, device=device
+            alignment=alignment, tile=tile, overlap=overlap, device=device
         )
-        context = derive_context(
-            alignment=checkpoint.alignment, context=context, overlap=overlap_px
-        )
+        context = derive_context(alignment=alignment, context=context, overlap=overlap_px)
         shape = tuple(int(s) for s in volume_shape)
         if batch_size is None:
-            params = sum(p.numel() for p in checkpoint.model.parameters())
+            params = sum(p.numel() for p in model.parameters())
             batch_size = derive_batch_size(tile, device, model_params=params)
             if block is not None:
                 grid = TileGrid((shape[1], shape[2]), tile, overlap_px)
@@ -188,10 +212,10 @@ class InferencePlan:
             overlap=overlap_px,
             context=context,
             batch_size=batch_size,
-            normalization=info.normalization,
+            normalization=normalization,
             window=window,
             device=device,
-            logit_offsets=info.logit_offsets,
+            logit_offsets=None if logit_offsets is None else tuple(logit_offsets),
             outputs=outputs,
             skip=skip,
             probability_dtype=probability_dtype,

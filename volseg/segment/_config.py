@@ -6,7 +6,14 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from volseg._options import DeviceChoice, ProbabilityDtype, SkipPolicy
+from volseg._options import (
+    DEFAULT_OVERLAP,
+    DEFAULT_SKIP,
+    DEFAULT_WINDOW,
+    DeviceChoice,
+    ProbabilityDtype,
+    SkipPolicy,
+)
 from volseg.config import FrozenConfig, validated
 from volseg.tiling import WindowKind
 
@@ -28,14 +35,14 @@ class SegmentConfig(FrozenConfig):
     model: str
     out: str
     tile: int | Literal["auto"] | None = None
-    overlap: float | int = Field(0.25, ge=0)  #: a fraction of the tile (< 1) or pixels
+    overlap: float | int = Field(DEFAULT_OVERLAP, ge=0)  #: a fraction of the tile (< 1) or pixels
     context: int | None = Field(None, ge=0)  #: px read around each tile (default: derived)
-    window: WindowKind = "gaussian"
+    window: WindowKind = DEFAULT_WINDOW
     batch_size: int | None = Field(None, ge=1)
     block_shape: tuple[int, int, int] | None = None
     probabilities: ProbabilityDtype | None = None
     uncertainty: bool = False
-    skip: SkipPolicy = "empty"
+    skip: SkipPolicy = DEFAULT_SKIP
     device: DeviceChoice = "auto"
     scheduler: str | None = None
     workers: int | None = Field(None, ge=1)

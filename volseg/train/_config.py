@@ -79,7 +79,6 @@ class TrainConfig(FrozenConfig):
     seed: int = 0
     device: DeviceChoice = "auto"
     threads: int | None = Field(None, ge=1)
-    max_tile: int = Field(1024, ge=64)  #: validation images larger than this are tiled
 
     @field_validator("out")
     @classmethod

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from volseg._options import DEFAULT_OVERLAP, DEFAULT_SKIP, DEFAULT_WINDOW
 from volseg.geometry import Box
 from volseg.infer import BlockPredictor, InferencePlan
 from volseg.metrics import (
@@ -17,7 +18,7 @@ from volseg.metrics import (
     mean_ignoring_nan,
     metrics_from_confusion,
 )
-from volseg.tiling import Device, TileGrid, derive_batch_size, derive_context, derive_tiling
+from volseg.tiling import Device
 from volseg.train._data import SliceSet
 from volseg.train._normalize import Normalization
 
@@ -87,29 +88,17 @@ def validation_plan(
     in-memory model instead of a checkpoint file; the outputs are labels and float16
     probabilities.
     """
-    alignment = int(getattr(model, "alignment"))  # noqa: B009
-    tile, overlap = derive_tiling(alignment=alignment, tile=None, overlap=0.25, device=device)
-    context = derive_context(alignment=alignment, context=None, overlap=overlap)
-    params = sum(p.numel() for p in model.parameters())
-    batch_size = derive_batch_size(tile, device, model_params=params)
-    if block is not None:
-        grid = TileGrid(volume_shape[1:], tile, overlap)
-        (z0, y0, x0), (z1, y1, x1) = block.start, block.stop
-        per_block = (z1 - z0) * len(grid.tiles_touching(y0, y1, x0, x1, window="gaussian"))
-        batch_size = min(batch_size, max(per_block, 1))
-    return InferencePlan(
-        volume_shape=volume_shape,
-        tile=tile,
-        overlap=overlap,
-        context=context,
-        batch_size=batch_size,
+    return InferencePlan.for_model(
+        model,
         normalization=(normalization.mean, normalization.std),
-        window="gaussian",
+        logit_offsets=None if logit_offsets is None else logit_offsets.tolist(),
+        volume_shape=volume_shape,
         device=device,
-        logit_offsets=None if logit_offsets is None else tuple(logit_offsets.tolist()),
+        overlap=DEFAULT_OVERLAP,
+        window=DEFAULT_WINDOW,
+        block=block,
         outputs=frozenset({"labels", "probabilities"}),
-        skip="empty",
-        probability_dtype="float16",
+        skip=DEFAULT_SKIP,
     )
 
 
