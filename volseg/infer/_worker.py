@@ -16,6 +16,8 @@ _LOCK = threading.Lock()
 # The one predictor of this process and its key (weights sha256, plan hash). A new key
 # (another run on a long-lived cluster) replaces it: a worker never holds two models.
 _CURRENT: tuple[tuple[str, str], BlockPredictor] | None = None
+#: Predictors this process has built (tests check that blocks share one).
+BUILDS = 0
 
 
 def worker_predictor(
@@ -44,7 +46,7 @@ def worker_predictor(
     InputNotFoundError, CheckpointError
         As :func:`volseg.models.load_checkpoint`.
     """
-    global _CURRENT
+    global _CURRENT, BUILDS
     key = (sha256.strip().lower(), plan.hash)
     with _LOCK:
         if _CURRENT is not None and _CURRENT[0] == key:
@@ -53,4 +55,5 @@ def worker_predictor(
         loaded = load_checkpoint(Path(checkpoint), expected_sha256=key[0], map_location="cpu")
         predictor = BlockPredictor(loaded.model, plan)
         _CURRENT = (key, predictor)
+        BUILDS += 1
         return predictor
