@@ -80,7 +80,8 @@ class ToyBlock:
     """Block function: records an execution marker, optionally sleeps or fails, writes data.
 
     ``fail`` ids raise a ValueError every time; with ``fail_after_write`` they write their
-    data first (a block that died between its data and its done marker).
+    data first (a block that died between its data and its done marker). ``flaky`` ids
+    fail their first ``flaky[id]`` executions, then succeed.
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class ToyBlock:
         sleep: float = 0.0,
         slow: Mapping[int, float] | None = None,
         spans: Path | None = None,
+        flaky: Mapping[int, int] | None = None,
     ) -> None:
         self.array_path = str(array_path)
         self.marker_dir = Path(marker_dir)
@@ -101,6 +103,7 @@ class ToyBlock:
         self.sleep = sleep
         self.slow = dict(slow or {})
         self.spans = spans
+        self.flaky = dict(flaky or {})
 
     def __call__(self, block: Block) -> dict[str, int]:
         (self.marker_dir / f"{block.id}.{os.getpid()}.{uuid.uuid4().hex}").touch()
@@ -108,6 +111,8 @@ class ToyBlock:
         time.sleep(self.slow.get(block.id, self.sleep))
         if block.id in self.fail and not self.fail_after_write:
             raise ValueError(f"toy failure in block {block.id}")
+        if executions(self.marker_dir)[block.id] <= self.flaky.get(block.id, 0):
+            raise OSError(f"toy flaky read in block {block.id}")
         arr = zarr.open_array(self.array_path, mode="r+")
         arr[block.box.slices] = expected(block.box)
         if block.id in self.fail:
@@ -115,3 +120,15 @@ class ToyBlock:
         if self.spans is not None:
             (self.spans / f"{block.id}.{uuid.uuid4().hex}").write_text(f"{t0} {time.time()}")
         return {"voxels": block.box.size, "tiles": 1, "skipped": 0}
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A block function with a per-block argument: writes ``expected * factor`` and returns
+    ``(block id, factor, pid)``."""
+
+    array: str
+
+    def __call__(self, block: Block, factor: int) -> tuple[int, int, int]:
+        zarr.open_array(self.array, mode="r+")[block.box.slices] = expected(block.box) * factor
+        return block.id, factor, os.getpid()

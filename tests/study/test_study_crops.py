@@ -146,3 +146,27 @@ def test_runs_on_store_data_never_run_beside_each_other_in_one_worker(
     ]
     most = max(sum(a <= t < b for a, b in spans) for t, _ in spans)
     assert most <= sum(client.nthreads().values())  # one run per worker thread at a time
+
+
+def test_the_study_lock_is_held_from_the_test_store_to_the_report(study_yaml, client, monkeypatch):
+    from volseg.errors import RunLockedError
+    from volseg.runtime import RunLock
+    from volseg.study import _crops
+
+    cfg = load_study_config(study_yaml(sizes=[64], counts=[4], seeds=1))
+    out = Path(cfg.out)
+    prepare = _crops.prepare_study
+    seen: list[str] = []
+
+    def prepare_and_try_a_second_study(config, *, progress):
+        # the first file of a study (its test store) is written holding the lock ...
+        with pytest.raises(RunLockedError, match="being written by another volseg run"):
+            run_crop_study(cfg, progress=False, client=client)
+        seen.append("prepare")
+        return prepare(config, progress=progress)
+
+    monkeypatch.setattr(_crops, "prepare_study", prepare_and_try_a_second_study)
+    result = run_crop_study(cfg, progress=False, client=client)
+    assert seen == ["prepare"] and result.ok and len(result.records) == 1
+    assert RunLock(out).holder() is None  # ... and released after the report
+    assert (out / "report.md").is_file()

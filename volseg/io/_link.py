@@ -14,6 +14,7 @@ import zarr
 from volseg.errors import ConfigError
 from volseg.io._layout import OME_VERSION
 from volseg.io._store import VolumeStore, attrs, prepare_output
+from volseg.runtime import RUN_DIR
 
 LinkMode = Literal["hardlink", "copy"]
 
@@ -67,6 +68,9 @@ def derived_store(
         ``out`` is the input store.
     StoreExistsError
         ``out`` exists and ``overwrite`` is false, or it is not a volseg store.
+        A folder holding only the run-state folder :data:`~volseg.runtime.RUN_DIR` counts
+        as free, and that folder is kept when ``out`` is replaced: the run that replaces
+        it holds its lock there (:func:`volseg.runtime.open_run`).
     StoreNotFoundError
         A label image in ``labels`` is not in ``volume`` (the message lists those there are).
     """
@@ -75,8 +79,8 @@ def derived_store(
         raise ConfigError(f"the output {out} must not be the input store {volume.path}")
     for name in labels:
         volume.label_group(name)  # raises, naming the labels there are, if absent
-    prepare_output(out, overwrite=overwrite)
-    out.mkdir(parents=True)
+    prepare_output(out, overwrite=overwrite, keep=(RUN_DIR,))  # the run's lock stays
+    out.mkdir(parents=True, exist_ok=True)
     modes = {
         link_tree(volume.path / ds["path"], out / ds["path"])
         for ds in volume.multiscale["datasets"]

@@ -7,9 +7,8 @@ stores unless asked otherwise, so an interrupted or failed job never looks finis
 
 from __future__ import annotations
 
-import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from volseg.errors import (
     ConfigError,
     IncompleteStoreError,
     InvalidStoreError,
-    StoreExistsError,
     StoreNotFoundError,
 )
 from volseg.io._layout import (
@@ -35,6 +33,7 @@ from volseg.io._layout import (
     multiscales,
     scale_and_translation,
 )
+from volseg.runtime import check_output
 
 #: Image dtypes volseg stores (tomography is 8/16-bit or float).
 IMAGE_DTYPES = ("uint8", "uint16", "float32")
@@ -47,34 +46,26 @@ def attrs(node: zarr.Group | zarr.Array) -> dict[str, Any]:
     return dict(node.attrs)
 
 
-def _is_volseg_store(path: Path) -> bool:
-    meta = path / "zarr.json"
-    if not meta.is_file():
-        return False
-    try:
-        attrs = json.loads(meta.read_text()).get("attributes", {})
-    except (OSError, ValueError):
-        return False
-    return "volseg" in attrs
+def prepare_output(path: Path, *, overwrite: bool, keep: Collection[str] = ()) -> None:
+    """Make room for a new store at ``path`` without ever deleting foreign data.
 
-
-def prepare_output(path: Path, *, overwrite: bool) -> None:
-    """Make room for a new store at ``path`` without ever deleting foreign data."""
-    if not path.exists():
+    What :func:`~volseg.runtime.check_output` allows is deleted, except the entries named
+    in ``keep`` (a run's state folder, ``RUN_DIR``, whose lock the run holds while it
+    replaces the store).
+    """
+    check_output(path, overwrite=overwrite, keep=keep)
+    if not path.exists() or all(p.name in keep for p in path.iterdir()):
+        return  # nothing to delete
+    if not keep:
+        shutil.rmtree(path)
         return
-    if not overwrite:
-        raise StoreExistsError(
-            f"{path} exists already; pass --overwrite (overwrite=True) to replace it, "
-            "or choose another output path"
-        )
-    if path.is_dir() and not any(path.iterdir()):
-        return
-    if not _is_volseg_store(path):
-        raise StoreExistsError(
-            f"refusing to overwrite {path}: it is not a volseg store, and deleting it could "
-            "lose data; remove it yourself or choose another output path"
-        )
-    shutil.rmtree(path)
+    for entry in path.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _check_voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:

@@ -103,11 +103,7 @@ class RunLock:
                     if holder is None:
                         continue  # released in between: try again
                     if not self.is_stale(holder):
-                        raise RunLockedError(
-                            f"{self.store_path} is being written by another volseg run "
-                            f"({_describe(holder)}); wait for it to finish, or, if that "
-                            f"process is gone, delete {self.path} and run again"
-                        ) from None
+                        raise self._locked(holder) from None
                     self._take_over(holder)
                     continue
                 self._token = token
@@ -118,6 +114,33 @@ class RunLock:
             f"could not take the run lock {self.path}: other runs keep taking it; "
             "make sure only one run writes this output"
         )
+
+    def _locked(self, holder: dict[str, Any]) -> RunLockedError:
+        return RunLockedError(
+            f"{self.store_path} is being written by another volseg run "
+            f"({_describe(holder)}); wait for it to finish, or, if that "
+            f"process is gone, delete {self.path} and run again"
+        )
+
+    def check_free(self) -> None:
+        """Raise RunLockedError when another live run holds the lock. Reads only: a stale
+        lock is left for :meth:`acquire` to take over, and a free one is not taken."""
+        if self.held:
+            return
+        holder = self.holder()
+        if holder is not None and not self.is_stale(holder):
+            raise self._locked(holder)
+
+    def verify(self) -> None:
+        """Raise RunLockedError unless this object still holds the lock (its file was not
+        deleted or replaced while the run went on)."""
+        holder = self.holder()
+        if self._token is None or holder is None or holder.get("token") != self._token:
+            raise RunLockedError(
+                f"the run lock {self.path} is no longer this run's: it was deleted or taken "
+                f"over while the run wrote {self.store_path}; nothing may delete "
+                f"{self.path.parent.name} of a store while a run holds it"
+            )
 
     def ensure_free(self) -> None:
         """Raise RunLockedError when another live run holds the lock (a stale lock is taken

@@ -1,4 +1,5 @@
-"""Run a block function over a block plan on a dask cluster: resume, retries, bounded work."""
+"""The block runner: one :class:`BlockTask` on a dask cluster (or in this process) —
+done checks, retries, bounded work in flight, progress, a failure policy, the summary."""
 
 from __future__ import annotations
 
@@ -6,38 +7,23 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from volseg.errors import ClusterConnectionError, GeometryError
+from volseg.errors import ClusterConnectionError
 from volseg.geometry import BlockGrid
 from volseg.runtime._bounded import as_completed_bounded
 from volseg.runtime._ledger import Ledger
 from volseg.runtime._progress import BlockProgress
 from volseg.runtime._summary import RunSummary, add_stats
+from volseg.runtime._task import BlockTask, U, box_voxels
 
 if TYPE_CHECKING:  # distributed is imported when a run starts: `import volseg` stays fast
     from distributed import Client, Future
 
 #: Seconds between refreshes of the cluster's thread count (it changes as SLURM jobs start).
 _REFRESH_S = 2.0
-
-
-class Unit(Protocol):
-    """What the runner needs of a unit of work: a stable ``id`` and a readable ``name``
-    (a :class:`~volseg.geometry.Block`, or a study's training run)."""
-
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def name(self) -> str: ...
-
-
-U = TypeVar("U", bound=Unit)
-
-
-def _box_size(block: Any) -> int:
-    return int(block.box.size)
+#: Tasks in flight at least: enough to hide the client–scheduler round trip of small tasks.
+_MIN_IN_FLIGHT = 16
 
 
 def _total_threads(client: Client) -> int:
@@ -52,37 +38,201 @@ def _error_text(exc: BaseException | None) -> str:
 
 
 class _Threads:
-    """The in-flight limit of a run: ``fixed``, else twice the cluster's threads, refreshed
-    every :data:`_REFRESH_S` seconds (the cluster grows as SLURM jobs start)."""
+    """The in-flight limit of a run: ``fixed``, else twice the cluster's threads (at least
+    :data:`_MIN_IN_FLIGHT`), refreshed every :data:`_REFRESH_S` seconds (the cluster grows
+    as SLURM jobs start)."""
 
     def __init__(self, client: Client, fixed: int | None) -> None:
         self.client, self.fixed = client, fixed
-        self.value = fixed or 2 * max(1, _total_threads(client))
+        self.value = fixed or self._derived()
         self.refreshed = time.monotonic()
+
+    def _derived(self) -> int:
+        return max(_MIN_IN_FLIGHT, 2 * _total_threads(self.client))
 
     def limit(self) -> int:
         if self.fixed is None and time.monotonic() - self.refreshed > _REFRESH_S:
-            self.value = 2 * max(1, _total_threads(self.client))
+            self.value = self._derived()
             self.refreshed = time.monotonic()
         return self.value
 
 
-def _run_inline(
-    todo: list[U],
-    fn: Callable[[U], Mapping[str, Any] | None],
-    retries: int,
-) -> Iterator[tuple[U, Mapping[str, Any] | None, BaseException | None]]:
-    """Run the blocks one after another in this process (``retries`` extra attempts each)."""
-    for block in todo:
-        for attempt in range(retries + 1):
+def _attempts(task: BlockTask[U], todo: list[tuple[int, U]]) -> Iterator[tuple[int, U, Any, Any]]:
+    """Run the blocks one after another in this process (``task.retries`` extra attempts
+    each); yield ``(index, block, result, error)``."""
+    for index, block in todo:
+        for attempt in range(task.retries + 1):
             try:
-                result = fn(block)
+                result = task.process(*task.call_args(block))
             except Exception as exc:  # reported per block, like a failed dask task
-                if attempt == retries:
-                    yield block, None, exc
+                if attempt == task.retries:
+                    yield index, block, None, exc
             else:
-                yield block, result, None
+                yield index, block, result, None
                 break
+
+
+class _Run:
+    """The bookkeeping of one run: done markers, stats, results, failures, the bar."""
+
+    def __init__(self, task: BlockTask[Any], *, progress: bool) -> None:
+        self.task = task
+        self.done_before = task.done.done() if task.done is not None else set()
+        blocks = list(task)
+        self.todo = [(i, b) for i, b in enumerate(blocks) if b.id not in self.done_before]
+        self.skipped = len(blocks) - len(self.todo)
+        self.results: list[Any] | None = [None] * len(blocks) if task.collect else None
+        self.done = 0
+        self.voxels = 0
+        self.failed: dict[int, str] = {}
+        self.stats: dict[str, float] = {}
+        self.start = time.perf_counter()
+        self.bar = BlockProgress(
+            task.name, total=len(blocks), skipped=self.skipped, enabled=progress, unit=task.unit
+        )
+
+    def finished(self, index: int, block: Any, result: Any) -> None:
+        if self.task.done is not None:  # after the block's data is written: it returned
+            self.task.done.mark_done(block.id, result if isinstance(result, Mapping) else None)
+        add_stats(self.stats, result)
+        if self.results is not None:
+            self.results[index] = result
+        self.done += 1
+        n = self.task.voxels_of(block)
+        self.voxels += n
+        self.bar.advance(n)
+
+    def failed_for_good(self, block: Any, exc: BaseException | None) -> None:
+        if self.task.on_failure == "raise":
+            exc = exc if exc is not None else RuntimeError("the task failed without an error")
+            exc.add_note(f"volseg: {self.task.name} failed on {self.task.describe(block)}")
+            raise exc
+        self.failed[block.id] = _error_text(exc)
+        self.bar.advance(0, failed=True)
+
+    def lost(self, block: Any, status: str) -> ClusterConnectionError:
+        if self.task.done is not None:
+            fix = (
+                f"{len(self.done_before) + self.done} blocks are recorded done in the ledger "
+                "— run again with --resume"
+            )
+        else:
+            fix = "check the cluster and run again"
+        return ClusterConnectionError(
+            f"lost {block.name} (task {status}) during {self.task.name}: the connection to "
+            f"the dask scheduler went away; {fix}"
+        )
+
+    def summary(self) -> RunSummary:
+        seconds = time.perf_counter() - self.start
+        summary = RunSummary(
+            done=self.done,
+            skipped=self.skipped,
+            failed=self.failed,
+            seconds=seconds,
+            voxels_per_s=self.voxels / seconds if seconds > 0 else 0.0,
+            stats_sum=self.stats,
+            description=self.task.name,
+            unit=self.task.unit,
+            results=None if self.results is None else tuple(self.results),
+        )
+        self.bar.print(str(summary))
+        return summary
+
+
+def run_task(
+    task: BlockTask[Any],
+    client: Client | None = None,
+    *,
+    progress: bool = True,
+    max_in_flight: int | None = None,
+) -> RunSummary:
+    """Run every block of ``task`` that its done check does not mark done.
+
+    Parameters
+    ----------
+    task
+        The blocks, their process function, done check, retries and failure policy.
+    client
+        A client of any dask.distributed cluster (see :func:`connect`); ``None`` runs the
+        blocks one after another in this process, with the same done check, retries,
+        failure policy and summary (for callers that already are one task of a cluster,
+        e.g. a study run).
+    progress
+        Draw a live progress bar on stderr and print the summary line at the end.
+    max_in_flight
+        Most tasks submitted and not yet returned; default twice the cluster's threads
+        (16 at least). Bounding it keeps the scheduler's and the client's memory flat for
+        any number of blocks: the rest are submitted as tasks finish.
+
+    Returns
+    -------
+    RunSummary
+        Counts, the failed blocks with their errors (policy ``"collect"``), wall time,
+        voxels/s, summed stats and, when the task collects them, every block's result in
+        block order (None for a block skipped as done, or failed).
+
+    Raises
+    ------
+    Exception
+        Policy ``"raise"``: the exception of the first block that failed for good, with a
+        note naming the block (the blocks in flight are cancelled).
+    ClusterConnectionError
+        The cluster was lost mid-run. Blocks finished are in the done ledger: resume.
+
+    Notes
+    -----
+    A block is marked done only after its task returned, i.e. after its data is written.
+    Interrupting the run (Ctrl-C) cancels the tasks in flight; everything marked done
+    stays done. Task keys carry a per-run token, so a new run on a long-lived cluster
+    never picks up a stale result. The order blocks are submitted in is the order of
+    ``task.blocks``; results never depend on it.
+
+    Examples
+    --------
+    >>> task = BlockTask("segment", grid, SegmentBlock(run, out), done=ledger)  # doctest: +SKIP
+    >>> summary = run_task(task, client)  # doctest: +SKIP
+    >>> if not summary.ok:  # doctest: +SKIP
+    ...     raise SystemExit(1)
+    """
+    run = _Run(task, progress=progress)
+    if client is None:
+        with run.bar:
+            for index, block, result, error in _attempts(task, run.todo):
+                if error is None:
+                    run.finished(index, block, result)
+                else:
+                    run.failed_for_good(block, error)
+        return run.summary()
+
+    token = uuid.uuid4().hex[:8]
+    prefix = "-".join(task.name.split())
+    threads = _Threads(client, fixed=max_in_flight)
+    resources = dict(task.resources) if task.resources else None
+
+    def submit(item: tuple[int, Any]) -> Future:
+        _, block = item
+        return client.submit(
+            task.process,
+            *task.call_args(block),
+            key=f"{prefix}-{block.id}-{token}",
+            retries=task.retries,
+            pure=False,
+            resources=resources,
+        )
+
+    with (
+        run.bar,
+        contextlib.closing(as_completed_bounded(client, run.todo, submit, threads.limit)) as done,
+    ):
+        for future, (index, block) in done:
+            if future.status == "finished":
+                run.finished(index, block, future.result())
+            elif future.status == "error":
+                run.failed_for_good(block, future.exception())
+            else:
+                raise run.lost(block, str(future.status))
+    return run.summary()
 
 
 def run_blocks(
@@ -93,152 +243,25 @@ def run_blocks(
     ledger: Ledger,
     retries: int = 2,
     description: str = "segment",
-    voxels_of: Callable[[U], int] = _box_size,
+    voxels_of: Callable[[U], int] = box_voxels,
     unit: str = "blocks",
     progress: bool = True,
     resources: Mapping[str, float] | None = None,
     max_in_flight: int | None = None,
 ) -> RunSummary:
-    """Run ``fn`` on every block not yet done in ``ledger``, marking each done as it finishes.
+    """Deprecated: ``run_task(BlockTask(description, blocks, fn, done=ledger, ...), client)``.
 
-    Parameters
-    ----------
-    client
-        A client of any dask.distributed cluster (see :func:`connect`); ``None`` runs the
-        blocks one after another in this process, with the same ledger, retries and summary
-        (for callers that already are one task of a cluster, e.g. a study run).
-    blocks
-        The plan (:func:`plan_blocks`) or any blocks with distinct ids (any :class:`Unit`:
-        an ``id`` and a ``name``, e.g. the runs of a study).
-    fn
-        The block function: picklable, pure and idempotent; it writes the block's chunks
-        itself and returns small stats, e.g. ``{"voxels": n, "tiles": t}``.
-    ledger
-        A started :class:`Ledger` of the output. Blocks done in it are skipped; a block is
-        marked done only after its task returned, i.e. after its data is written.
-    retries
-        Extra attempts of a failing block before it is reported in ``failed``. (A block
-        whose worker dies is rescheduled by dask on its own, up to the scheduler's
-        ``distributed.scheduler.allowed-failures``.)
-    description
-        Name of the run in task keys, the progress bar and the summary.
-    voxels_of
-        Voxels a block counts for in the throughput (its box size by default; return 0
-        for units without voxels: no rate is shown then).
-    unit
-        What the progress bar counts (``blocks``, ``runs``).
-    progress
-        Draw a live progress bar on stderr and print the summary line at the end.
-    resources
-        Resources each task needs, e.g. ``{"GPU": 1}`` for GPU execution: a worker then
-        runs at most as many blocks at once as it has GPUs. Workers must declare them.
-    max_in_flight
-        Most tasks submitted and not yet returned; default twice the cluster's threads.
-        Bounding it keeps the scheduler's and the client's memory flat for any number of
-        blocks: the rest are submitted as tasks finish.
-
-    Returns
-    -------
-    RunSummary
-        Counts, the failed blocks with their errors, wall time, voxels/s, summed stats.
-        Failed blocks do not stop the others; ``summary.ok`` is False when any failed.
-
-    Raises
-    ------
-    ClusterConnectionError
-        The cluster was lost mid-run. Finished blocks are in the ledger: resume.
-    GeometryError
-        Two blocks with the same id.
-
-    Notes
-    -----
-    Interrupting the run (Ctrl-C) cancels the tasks in flight; everything marked done
-    stays done. Task keys carry a per-run token, so a new run on a long-lived cluster never
-    picks up a stale result.
+    Kept for callers not yet ported to :func:`run_task`; it builds the :class:`BlockTask`
+    (failure policy ``"collect"``) and runs it.
     """
-    plan: list[Any] = list(blocks)
-    ids = [b.id for b in plan]
-    if len(set(ids)) != len(ids):
-        raise GeometryError("run_blocks got two blocks with the same id; ids must be unique")
-    done_before = ledger.done()
-    todo = [b for b in plan if b.id not in done_before]
-    skipped = len(plan) - len(todo)
-    done = 0
-    voxels = 0
-    failed: dict[int, str] = {}
-    stats: dict[str, float] = {}
-    start = time.perf_counter()
-    bar = BlockProgress(description, total=len(plan), skipped=skipped, enabled=progress, unit=unit)
-
-    def finished(block: Any, result: Any) -> None:
-        nonlocal done, voxels
-        ledger.mark_done(block.id, result if isinstance(result, Mapping) else None)
-        add_stats(stats, result)
-        done += 1
-        n = voxels_of(block)
-        voxels += n
-        bar.advance(n)
-
-    if client is None:
-        with bar:
-            for block, result, error in _run_inline(todo, fn, retries):
-                if error is None:
-                    finished(block, result)
-                else:
-                    failed[block.id] = _error_text(error)
-                    bar.advance(0, failed=True)
-        return _summary(bar, done, skipped, failed, start, voxels, stats, description, unit)
-
-    token = uuid.uuid4().hex[:8]
-    threads = _Threads(client, fixed=max_in_flight)
-
-    def submit(block: Any) -> Future:
-        return client.submit(
-            fn,
-            block,
-            key=f"{description}-{block.id}-{token}",
-            retries=retries,
-            pure=False,
-            resources=dict(resources) if resources else None,
-        )
-
-    with bar, contextlib.closing(as_completed_bounded(client, todo, submit, threads.limit)) as run:
-        for future, block in run:
-            if future.status == "finished":
-                finished(block, future.result())
-            elif future.status == "error":
-                failed[block.id] = _error_text(future.exception())
-                bar.advance(0, failed=True)
-            else:
-                raise ClusterConnectionError(
-                    f"lost {block.name} (task {future.status}): the connection to the "
-                    f"dask scheduler went away; {len(done_before) + done} blocks are "
-                    "recorded done in the ledger — run again with --resume"
-                )
-    return _summary(bar, done, skipped, failed, start, voxels, stats, description, unit)
-
-
-def _summary(
-    bar: BlockProgress,
-    done: int,
-    skipped: int,
-    failed: dict[int, str],
-    start: float,
-    voxels: int,
-    stats: dict[str, float],
-    description: str,
-    unit: str,
-) -> RunSummary:
-    seconds = time.perf_counter() - start
-    summary = RunSummary(
-        done=done,
-        skipped=skipped,
-        failed=failed,
-        seconds=seconds,
-        voxels_per_s=voxels / seconds if seconds > 0 else 0.0,
-        stats_sum=stats,
-        description=description,
+    task = BlockTask(
+        description,
+        blocks if isinstance(blocks, BlockGrid) else tuple(blocks),
+        fn,
+        done=ledger,
+        retries=retries,
+        resources=resources,
+        voxels_of=voxels_of,
         unit=unit,
     )
-    bar.print(str(summary))
-    return summary
+    return run_task(task, client, progress=progress, max_in_flight=max_in_flight)

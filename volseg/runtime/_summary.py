@@ -25,7 +25,7 @@ def add_stats(total: dict[str, float], stats: Any) -> None:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """The outcome of :func:`~volseg.runtime.run_blocks`.
+    """The outcome of :func:`~volseg.runtime.run_task`.
 
     Attributes
     ----------
@@ -44,6 +44,12 @@ class RunSummary:
         The numeric stats returned by the block function, summed over this run's blocks.
     description
         The run's name in messages.
+    unit
+        What was run (blocks, runs).
+    results
+        When the task collects them (``BlockTask(collect=True)``): every block's return
+        value in the order of the task's blocks, None for a block skipped as done or
+        failed. None when not collected.
     """
 
     done: int
@@ -53,7 +59,8 @@ class RunSummary:
     voxels_per_s: float = 0.0
     stats_sum: dict[str, float] = field(default_factory=dict)
     description: str = "run"
-    unit: str = "blocks"  #: what was run (blocks, runs)
+    unit: str = "blocks"
+    results: tuple[Any, ...] | None = field(default=None, repr=False)
 
     @property
     def total(self) -> int:

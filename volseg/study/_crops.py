@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from volseg.errors import ConfigError
-from volseg.runtime import RunLock
 from volseg.study._config import StudyConfig
-from volseg.study._execute import Executed, StudyResult, execute_runs
+from volseg.study._execute import Executed, StudyResult, execute_runs, study_lock
 from volseg.study._plan import StudyRun, plan_study, study_layout
 from volseg.study._task import RunTask
 from volseg.study._testset import check_held_out, prepare_test
@@ -110,25 +109,26 @@ def run_crop_study(
         Bad inputs, found before anything trains.
     """
     out = Path(config.out)
-    if out.exists():
-        RunLock(out).ensure_free()
-    runs, task, layout = prepare_study(config, progress=progress)
+    # the lock is held from the first file written (the test store) to the report
+    with study_lock(out, lambda: prepare_study(config, progress=progress)) as prepared:
+        runs, task, layout = prepared
 
-    def finish(executed: Executed) -> StudyResult:
-        result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
-        if executed.records:
-            from volseg.study._report import write_study_report  # matplotlib when reporting
+        def finish(executed: Executed) -> StudyResult:
+            result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
+            if executed.records:
+                from volseg.study._report import write_study_report  # matplotlib: reporting
 
-            result.files, result.answer = write_study_report(config, result, Path(task.test_store))
-        return result
+                test = Path(task.test_store)
+                result.files, result.answer = write_study_report(config, result, test)
+            return result
 
-    return execute_runs(
-        config,
-        [runs],
-        task,
-        layout,
-        finish=finish,
-        progress=progress,
-        overwrite=overwrite,
-        client=client,
-    )
+        return execute_runs(
+            config,
+            [runs],
+            task,
+            layout,
+            finish=finish,
+            progress=progress,
+            overwrite=overwrite,
+            client=client,
+        )

@@ -1,16 +1,18 @@
-"""Running the runs of a study: one lock, one done ledger keyed by the study's layout, one
-dask task per run through the block runner, phases run one after another, the records of
-the finished runs collected. Every study (crops, inputs) executes through here."""
+"""Running the runs of a study: one done ledger keyed by the study's layout, one dask task
+per run through the block runner, phases run one after another, the records of the
+finished runs collected. Every study (crops, inputs) executes through here, holding the
+study's lock from its first file to its report (:func:`study_lock`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from volseg.models import resolve_device
-from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
+from volseg.runtime import BlockTask, Ledger, RunSummary, connect, open_run, run_task
 from volseg.study._config import StudyBase
 from volseg.study._plan import StudyRun
 from volseg.study._task import RunTask, read_result
@@ -79,6 +81,16 @@ def _combine(summaries: list[RunSummary]) -> RunSummary | None:
     )
 
 
+@contextlib.contextmanager
+def study_lock(out: Path, prepare: Callable[[], T]) -> Iterator[T]:
+    """Hold the lock of the study folder ``out`` while ``prepare()`` (which writes the test
+    store) runs and for the block (the runs and the report): a second study on ``out`` is
+    refused from the first file written to the last. A study folder is never replaced:
+    each study continues the one stored there (its ledger refuses a changed layout)."""
+    with open_run(out, reopen=prepare, resume=True) as prepared:
+        yield prepared
+
+
 def execute_runs(
     config: StudyBase,
     phases: Sequence[Sequence[StudyRun]],
@@ -91,9 +103,9 @@ def execute_runs(
     client: Client | None = None,
 ) -> T:
     """Run every run of ``config`` not yet done, phase after phase, into ``config.out`` (its
-    resolved config as ``study.yaml``), then ``finish(executed)`` under the study's lock
-    (the report). A run is done when its record is written and the ledger
-    marks it; the ledger refuses a changed ``layout`` (naming the keys) unless
+    resolved config as ``study.yaml``), then ``finish(executed)`` (the report). Call it
+    holding the study's lock (:func:`study_lock`). A run is done when its record is written
+    and the ledger marks it; the ledger refuses a changed ``layout`` (naming the keys) unless
     ``overwrite`` resets it. A failing run is retried ``execution.retries`` times, then
     reported while the others finish; a run of a later phase whose input failed fails too.
     """
@@ -107,46 +119,42 @@ def execute_runs(
     )
     resources = {"GPU": 1} if resolve_device(execution.device).type == "cuda" else None
     runs = [r for phase in phases for r in phase]
-    with RunLock(out):
-        ledger = Ledger(out)
-        if overwrite and ledger.exists:
-            ledger.reset()
-        ledger.start(layout, resume=True)
-        config.to_yaml(out / "study.yaml")
-        summaries: list[RunSummary] = []
-        if any(r.id not in ledger.done() for r in runs):
-            handle = None
-            if client is None:
-                handle = connect(
-                    execution.scheduler,
-                    n_workers=execution.workers,
-                    threads_per_worker=execution.threads_per_worker,
+    ledger = Ledger(out)
+    if overwrite and ledger.exists:
+        ledger.reset()
+    ledger.start(layout, resume=True)
+    config.to_yaml(out / "study.yaml")
+    summaries: list[RunSummary] = []
+    if any(r.id not in ledger.done() for r in runs):
+        handle = None
+        if client is None:
+            handle = connect(
+                execution.scheduler,
+                n_workers=execution.workers,
+                threads_per_worker=execution.threads_per_worker,
+                resources=resources,
+            )
+            client = handle.client
+        try:
+            for phase in phases:
+                runner = BlockTask(
+                    "study",
+                    list(phase),
+                    task,
+                    done=ledger,
+                    retries=execution.retries,
                     resources=resources,
+                    unit="runs",
                 )
-                client = handle.client
-            try:
-                for phase in phases:
-                    summaries.append(
-                        run_blocks(
-                            client,
-                            list(phase),
-                            task,
-                            ledger=ledger,
-                            retries=execution.retries,
-                            description="study",
-                            voxels_of=lambda run: 0,
-                            unit="runs",
-                            progress=progress,
-                            resources=resources,
-                            max_in_flight=max(1, len(phase)),
-                        )
-                    )
-            finally:
-                if handle is not None:
-                    handle.close()
-        done = ledger.done()
-        by_id = {r.id: r for r in runs}
-        summary = _combine(summaries)
-        failed = {by_id[i].key: e for i, e in (summary.failed if summary else {}).items()}
-        records = [rec for r in runs if r.id in done and (rec := read_result(r)) is not None]
-        return finish(Executed(records, failed, summary))
+                summaries.append(
+                    run_task(runner, client, progress=progress, max_in_flight=max(1, len(phase)))
+                )
+        finally:
+            if handle is not None:
+                handle.close()
+    done = ledger.done()
+    by_id = {r.id: r for r in runs}
+    summary = _combine(summaries)
+    failed = {by_id[i].key: e for i, e in (summary.failed if summary else {}).items()}
+    records = [rec for r in runs if r.id in done and (rec := read_result(r)) is not None]
+    return finish(Executed(records, failed, summary))

@@ -16,9 +16,8 @@ from volseg.config import read_yaml_mapping, validated
 from volseg.errors import ConfigError
 from volseg.io import GROUND_TRUTH, VolumeStore
 from volseg.models import FreezePreset, build_model, frozen_modules
-from volseg.runtime import RunLock
 from volseg.study._config import EXECUTION, StudyBase, absolute_data, make_train_config
-from volseg.study._execute import Executed, StudyResult, execute_runs
+from volseg.study._execute import Executed, StudyResult, execute_runs, study_lock
 from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
 from volseg.study._testset import TestSet, check_held_out, prepare_test, write_test_store
@@ -272,26 +271,27 @@ def run_input_study(
         Bad inputs, found before anything trains.
     """
     out = Path(config.out)
-    if out.exists():
-        RunLock(out).ensure_free()
-    phases, task, layout = prepare_inputs(config, progress=progress)
-    runs = [r for phase in phases for r in phase]
+    # the lock is held from the first file written (the test stores) to the report
+    with study_lock(out, lambda: prepare_inputs(config, progress=progress)) as prepared:
+        phases, task, layout = prepared
+        runs = [r for phase in phases for r in phase]
 
-    def finish(executed: Executed) -> StudyResult:
-        result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
-        if executed.records:
-            from volseg.study._inputs_report import write_inputs_report
+        def finish(executed: Executed) -> StudyResult:
+            result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
+            if executed.records:
+                from volseg.study._inputs_report import write_inputs_report
 
-            result.files, result.answer = write_inputs_report(config, result, Path(task.test_store))
-        return result
+                test = Path(task.test_store)
+                result.files, result.answer = write_inputs_report(config, result, test)
+            return result
 
-    return execute_runs(
-        config,
-        phases,
-        task,
-        layout,
-        finish=finish,
-        progress=progress,
-        overwrite=overwrite,
-        client=client,
-    )
+        return execute_runs(
+            config,
+            phases,
+            task,
+            layout,
+            finish=finish,
+            progress=progress,
+            overwrite=overwrite,
+            client=client,
+        )
