@@ -61,6 +61,7 @@ def make_predictor(
         context=8,
         logit_offsets=None if offsets is None else tuple(offsets),
         outputs=frozenset({"labels", "probabilities"}),
+        in_channels=model.in_channels,
     )
     return BlockPredictor(model, plan)
 

@@ -11,12 +11,13 @@ import pytest
 import torch
 import zarr
 
+from volseg.errors import RunLockedError, StoreExistsError
 from volseg.geometry import Box
 from volseg.infer import BlockPredictor, InferencePlan
 from volseg.io import VolumeStore, open_labels
 from volseg.models import build_model, save_checkpoint
 from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.runtime import Ledger, connect
+from volseg.runtime import Ledger, RunLock, connect
 from volseg.segment import PREFETCH, make_segment_config, resolve_run, segment
 
 
@@ -133,3 +134,19 @@ def test_threads_sharing_a_predictor_get_the_results_of_one_thread() -> None:
     for i in range(4):
         np.testing.assert_array_equal(got[i], expected[i])
     assert all(p is not None and np.unique(p).size > 100 for p in expected)
+
+
+def test_a_run_holding_the_lock_keeps_its_output_from_an_overwrite(
+    volume: Path, tmp_path: Path
+) -> None:
+    ckpt = _checkpoint(tmp_path / "m.pt", {})
+    out = tmp_path / "o.zarr"
+    first = segment(_config(volume, ckpt, out), progress=False, inline=True)
+    before = open_labels(first.out, "segmentation").values
+    with RunLock(out), pytest.raises(RunLockedError):
+        segment(_config(volume, ckpt, out, overwrite=True), progress=False, inline=True)
+    np.testing.assert_array_equal(open_labels(out, "segmentation").values, before)
+    # and without --overwrite an existing output is refused before anything is written
+    with pytest.raises(StoreExistsError):
+        segment(_config(volume, ckpt, out), progress=False, inline=True)
+    assert not RunLock(out).held and RunLock(out).holder() is None

@@ -23,6 +23,8 @@ from volseg.tiling import (
     derive_batch_size,
     derive_context,
     derive_tiling,
+    read_region,
+    z_halo_for,
 )
 from volseg.tiling._derive import Device
 
@@ -73,6 +75,8 @@ class InferencePlan:
         ``"empty"`` does not run tiles whose input is one constant value.
     probability_dtype : {"float16", "uint8"}, default "float16"
         Storage of the probabilities output.
+    in_channels : int, default 1
+        The model's input channels: neighbouring slices of 2.5D input (the z halo).
     """
 
     volume_shape: tuple[int, int, int]
@@ -87,6 +91,7 @@ class InferencePlan:
     outputs: frozenset[Output] = field(default_factory=lambda: frozenset({"labels"}))
     skip: SkipPolicy = "none"
     probability_dtype: ProbabilityDtype = "float16"
+    in_channels: int = 1
 
     def __post_init__(self) -> None:
         shape = tuple(self.volume_shape)
@@ -101,6 +106,7 @@ class InferencePlan:
             raise ConfigError(f"overlap must be smaller than the tile, got {self.overlap}")
         _positive_int("context", self.context, 0)
         _positive_int("batch_size", self.batch_size, 1)
+        _positive_int("in_channels", self.in_channels, 1)
         _check_choice("window", self.window, WindowKind)
         _check_choice("device", self.device, Device)
         _check_choice("skip", self.skip, SkipPolicy)
@@ -129,6 +135,23 @@ class InferencePlan:
     def grid(self) -> TileGrid:
         """The global tile grid of the volume's slices."""
         return TileGrid(self.volume_shape[1:], self.tile, self.overlap)
+
+    @property
+    def z_halo(self) -> int:
+        """Slices read on each side of a slice (2.5D input)."""
+        return z_halo_for(self.in_channels)
+
+    def read_region(self, block: Box) -> Box:
+        """The box of the volume a block needs (:func:`volseg.tiling.read_region`): known
+        where the run is planned, before any model is loaded."""
+        return read_region(
+            block,
+            self.grid,
+            context=self.context,
+            z_halo=self.z_halo,
+            volume_shape=self.volume_shape,
+            window=self.window,
+        )
 
     # ---------------------------------------------------------------- resolve
     @classmethod
@@ -219,6 +242,7 @@ class InferencePlan:
             outputs=outputs,
             skip=skip,
             probability_dtype=probability_dtype,
+            in_channels=int(getattr(model, "in_channels", 1)),
         )
 
     # ------------------------------------------------------------------- JSON

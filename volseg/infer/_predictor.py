@@ -17,7 +17,7 @@ from volseg.infer._device import autocast, resolve_device
 from volseg.infer._plan import InferencePlan
 from volseg.infer._result import BlockOutputs, BlockResult, BlockStats
 from volseg.models import fuse_for_inference, predict_logits
-from volseg.tiling import blend_window, read_region, tile_input_indices, z_halo_for
+from volseg.tiling import blend_window, tile_input_indices
 
 __all__ = ["BlockPredictor", "prepare_model"]
 
@@ -148,7 +148,13 @@ class BlockPredictor:
                 f"logit_offsets has {len(offsets)} values for a model of {self.num_classes} "
                 "classes; give one per class"
             )
-        self.z_halo = z_halo_for(self.in_channels)
+        if self.in_channels != plan.in_channels:
+            raise ConfigError(
+                f"the model takes {self.in_channels} input channel(s) but the plan was made "
+                f"for {plan.in_channels}; resolve the plan for this model "
+                "(InferencePlan.for_model or .resolve)"
+            )
+        self.z_halo = plan.z_halo
         window = blend_window(plan.tile, plan.overlap, plan.window)
         self.weights = torch.from_numpy(np.ascontiguousarray(window)).to(self.device)
         self.scale = offset_scale(offsets, self.device)
@@ -166,14 +172,7 @@ class BlockPredictor:
 
     def read_region(self, block: Box) -> Box:
         """The box of the volume :meth:`predict` needs for ``block``."""
-        return read_region(
-            block,
-            self.grid,
-            context=self.plan.context,
-            z_halo=self.z_halo,
-            volume_shape=self.volume_shape,
-            window=self.plan.window,
-        )
+        return self.plan.read_region(block)
 
     def _stage(self, dtype: np.dtype) -> _Staging:
         if self._staging is None or self._staging.dtype != dtype:

@@ -16,7 +16,7 @@ from volseg.geometry import Block
 from volseg.infer import worker_predictor
 from volseg.io import VolumeStore, build_pyramid, provenance
 from volseg.models import load_checkpoint
-from volseg.runtime import Ledger, RunLock, RunSummary, connect, run_blocks
+from volseg.runtime import BlockTask, Ledger, RunSummary, connect, open_run, run_task
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
 from volseg.segment._resolve import ResolvedRun, resolve_run
@@ -151,14 +151,11 @@ def segment(
         "classes": list(run.classes),
     }
     out = Path(config.out)
-    if config.resume:
-        if not (out / "zarr.json").is_file():
-            raise ConfigError(f"--resume: {out} does not exist; run without --resume first")
-        store = open_output(out)
-    else:
-        if out.exists():  # never delete the output of a run that is still going
-            RunLock(out).ensure_free()
-        store = create_output(
+    if config.resume and not (out / "zarr.json").is_file():
+        raise ConfigError(f"--resume: {out} does not exist; run without --resume first")
+
+    def create() -> VolumeStore:
+        return create_output(
             volume,
             out,
             classes=run.classes,
@@ -180,16 +177,28 @@ def segment(
                 ],
             ),
         )
-    grid = run.grid
-    with RunLock(out):
+
+    # The lock is held from the output's creation to the end of the run.
+    with open_run(
+        out,
+        create=create,
+        reopen=lambda: open_output(out),
+        resume=config.resume,
+        overwrite=config.overwrite,
+    ) as store:
         ledger = Ledger(out)
-        if not config.resume and ledger.exists:
-            ledger.reset()
         ledger.start(run.to_json(), resume=config.resume)
         # Half a GPU per block: two blocks of a worker run at once, one computing while
         # the other reads or writes (the predictor's lock lets one compute at a time).
-        task_gpu = 1.0 / (1 + PREFETCH)
-        resources = {"GPU": task_gpu} if plan.device == "cuda" else None
+        task: BlockTask[Block] = BlockTask(
+            "segment",
+            run.grid,
+            SegmentBlock(run, str(out.resolve())),
+            read_box=lambda block: plan.read_region(block.box),
+            done=ledger,
+            retries=config.retries,
+            resources={"GPU": 1.0 / (1 + PREFETCH)} if plan.device == "cuda" else None,
+        )
         with contextlib.ExitStack() as stack:
             if client is None and not inline:
                 client = stack.enter_context(
@@ -201,15 +210,7 @@ def segment(
                         spare_threads=PREFETCH,
                     )
                 )
-            summary = run_blocks(
-                None if inline else client,
-                grid,
-                SegmentBlock(run, str(out.resolve())),
-                ledger=ledger,
-                retries=config.retries,
-                progress=progress,
-                resources=resources,
-            )
+            summary = run_task(task, None if inline else client, progress=progress)
         if summary.ok:
             if store.levels > 1:
                 build_pyramid(store, labels=[SEGMENTATION], image=False, progress=progress)
