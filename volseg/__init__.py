@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # static view for type checkers and the API docs; runtime is 
     from volseg.io import VolumeStore, describe, ingest, open_labels, open_volume
     from volseg.models import export_bioimageio
     from volseg.phantom import PhantomConfig, generate_phantom
-    from volseg.reconstruct import reconstruct
+    from volseg.reconstruct import ReconstructConfig, reconstruct
     from volseg.runtime import connect
     from volseg.segment import SegmentConfig, make_segment_config, segment
     from volseg.study import (
@@ -62,6 +62,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "evaluate_volumes": ("volseg.evaluate", "evaluate_volumes"),
     "write_report": ("volseg.evaluate", "write_report"),
     # volseg reconstruct
+    "ReconstructConfig": ("volseg.reconstruct", "ReconstructConfig"),
     "reconstruct": ("volseg.reconstruct", "reconstruct"),
     # volseg classify train / volseg classify
     "train_classifier": ("volseg.classify", "train_classifier"),
@@ -86,6 +87,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 
 __all__ = [
     "PhantomConfig",
+    "ReconstructConfig",
     "SegmentConfig",
     "TrainConfig",
     "VolsegError",

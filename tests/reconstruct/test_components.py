@@ -4,7 +4,9 @@ oracle, ids included (both number objects in raster order)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,11 +22,11 @@ from volseg.reconstruct import (
     COLUMNS,
     OBJECTS_STORE,
     ComponentsResult,
-    _parallel,
+    _components,
     reconstruct_components,
     resolve_components,
 )
-from volseg.runtime import connect
+from volseg.runtime import BlockTask, RunSummary, connect
 from volseg.testing import write_labels_store
 
 CLASSES = ["background", "soma", "vessel"]
@@ -164,17 +166,28 @@ def test_output_does_not_depend_on_blocks_workers_or_task_order(
     ref_labels = objects(reference)
     ref_table = pd.read_parquet(reference.parquet)
     # shuffled submission on one worker, and other block shapes
-    monkeypatch.setattr(
-        _parallel,
-        "submission_order",
-        lambda n: list(np.random.default_rng(n).permutation(n)),
-    )
+    real = _components.run_task
+    shuffled: list[str] = []
+
+    def run_shuffled(task: BlockTask, client: object = None, **kw: Any) -> RunSummary:
+        blocks = list(task)
+        order = np.random.default_rng(len(blocks)).permutation(len(blocks))
+        summary = real(replace(task, blocks=[blocks[i] for i in order]), client, **kw)
+        assert summary.results is not None
+        results: list[object] = [None] * len(blocks)
+        for position, i in enumerate(order):
+            results[i] = summary.results[position]
+        shuffled.append(task.name)
+        return replace(summary, results=tuple(results))
+
+    monkeypatch.setattr(_components, "run_task", run_shuffled)
     with connect(n_workers=1, threads_per_worker=1, processes=False) as one:
         variants = [
             run(store, tmp_path / "one", one, block_shape=(8, 16, 16)),
             run(store, tmp_path / "small", client, block_shape=(8, 8, 16)),
             run(store, tmp_path / "whole", client, block_shape=SHAPE),
         ]
+    assert {"components: label", "components: merge", "components: write"} <= set(shuffled)
     for result in variants:
         np.testing.assert_array_equal(objects(result), ref_labels)
         pd.testing.assert_frame_equal(pd.read_parquet(result.parquet), ref_table, check_exact=True)
@@ -217,7 +230,7 @@ def test_clear_errors(client, tmp_path):
     store = make_store(tmp_path / "in.zarr", classes)
     with pytest.raises(ConfigError, match=r"no class 'axon'.*'background', 'soma', 'vessel'"):
         run(store, tmp_path / "out", client, classes=["axon"])
-    with pytest.raises(ConfigError, match="connectivity must be 6, 18 or 26"):
+    with pytest.raises(ConfigError, match=r"connectivity: Input should be 6, 18 or 26"):
         run(store, tmp_path / "out", client, connectivity=8)
     half = make_store(tmp_path / "half.zarr", classes, complete=False)
     with pytest.raises(IncompleteStoreError, match="never completely written"):

@@ -91,3 +91,16 @@ def test_an_output_being_written_is_never_replaced(phantom: Path, tmp_path: Path
         )
     assert VolumeStore.open(first.store).complete
     assert pd.read_parquet(first.parquet).equals(before)
+
+
+def test_bad_options_are_named_before_anything_starts(phantom: Path, tmp_path: Path):
+    out = tmp_path / "x"
+    res = run_volseg(
+        "reconstruct", phantom, "--out", out, "--border", "sideways", "--connectivity", "8",
+        "--formats", "ply,fbx", "--workers", "1",
+    )  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("error: invalid reconstruct options: --connectivity: ")
+    for flag in ("--border", "--connectivity", "--formats"):
+        assert flag in res.stderr
+    assert not out.exists()

@@ -28,7 +28,7 @@ from volseg.geometry import Block, Box
 from volseg.io import VolumeStore
 from volseg.io._layout import scratch_compressor
 from volseg.reconstruct import find_components, id_dtype, write_components
-from volseg.reconstruct._parallel import map_blocks
+from volseg.reconstruct._components import map_pass
 from volseg.reconstruct._table import Moments
 
 if TYPE_CHECKING:
@@ -120,10 +120,16 @@ def measure_objects(
     )
     moments = found.moments.take(keep)
     groups = _groups(moments, class_labels.shape, options.max_voxels)
-    calls = [(Block(g, (g,), region), members) for g, (region, members) in enumerate(groups)]
-    calls.sort(key=lambda call: -call[0].box.size)  # the largest first: balanced workers
-    done: list[list[ObjectPieces]] = map_blocks(
-        client, task, calls, description="classify: measure objects", progress=progress
+    units = [Block(g, (g,), region) for g, (region, _) in enumerate(groups)]
+    units.sort(key=lambda unit: -unit.box.size)  # the largest first: balanced workers
+    done: list[list[ObjectPieces]] = map_pass(
+        client,
+        "classify: measure objects",
+        units,
+        task,
+        total=Box.from_shape(class_labels.shape),
+        args=lambda unit: (groups[unit.id][1],),
+        progress=progress,
     )
     pieces = sorted((p for group in done for p in group), key=lambda p: p.object_id)
     return MeasuredObjects(ids, pieces, _table(pieces, truth_ids if truth is not None else ()))

@@ -55,29 +55,36 @@ def reconstruct(
     as_json: AsJson = False,
 ) -> None:
     """3D objects of a segmentation: labels, table, meshes (µm) and SWC skeletons."""
+    from volseg.config import validated
+    from volseg.reconstruct import ReconstructConfig
     from volseg.reconstruct import reconstruct as run_reconstruct
-    from volseg.runtime import connect
 
-    with connect(scheduler, n_workers=workers) as client:
-        result = run_reconstruct(
-            labels_store,
-            out,
-            labels=labels,
-            classes=_names(classes),
-            connectivity=connectivity,  # type: ignore[arg-type]
-            block_shape=parse_triple(block, "--block"),
-            min_voxels=min_voxels,
-            border=border,  # type: ignore[arg-type]
-            meshes=meshes,
-            formats=_names(formats) or [],  # type: ignore[arg-type]
-            skeletons=skeletons,  # type: ignore[arg-type]
-            min_elongation=min_elongation,
-            smooth_iterations=smooth,
-            simplify=simplify,
-            client=client,
-            progress=progress,
-            overwrite=overwrite,
-        )
+    values = {
+        "labels": labels,
+        "classes": _names(classes),
+        "connectivity": connectivity,
+        "block_shape": parse_triple(block, "--block"),
+        "min_voxels": min_voxels,
+        "border": border,
+        "meshes": meshes,
+        "formats": _names(formats) or [],
+        "skeletons": skeletons,
+        "min_elongation": min_elongation,
+        "smooth_iterations": smooth,
+        "simplify": simplify,
+    }
+    # built and checked once, before a cluster starts; the cluster only once the inputs
+    # are checked and the output's lock is held
+    config = validated(ReconstructConfig, values, what="reconstruct options", style="flag")
+    result = run_reconstruct(
+        labels_store,
+        out,
+        config,
+        scheduler=scheduler,
+        n_workers=workers,
+        progress=progress,
+        overwrite=overwrite,
+    )
     c = result.components
     labels_path = f"{c.store}/labels/{c.labels_name}"
     text = [

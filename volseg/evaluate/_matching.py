@@ -222,7 +222,8 @@ def instance_labels(
     # imported here so that `import volseg.evaluate` does not pull in meshing and skeletons
     from scipy import ndimage
 
-    from volseg.reconstruct._blocks import CONNECTIVITIES, structure
+    from volseg.reconstruct._blocks import structure
+    from volseg.reconstruct._options import CONNECTIVITIES
 
     if connectivity not in CONNECTIVITIES:
         raise ConfigError(

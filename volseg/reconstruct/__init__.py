@@ -6,6 +6,10 @@ on a dask cluster with ids that do not depend on the blocks) and writes them wit
 of measurements; :func:`export_objects` meshes them (PLY, OBJ, STL in µm, GLB in metres)
 and skeletonizes the elongated ones (SWC, one tree per file).
 
+Every option of a reconstruction is one frozen, validated config
+(:class:`ReconstructConfig`; the objects' part :class:`ComponentsConfig`), given whole or
+as keyword options, and stored with the output.
+
 Examples
 --------
 >>> result = reconstruct("seg.zarr", "objects", min_voxels=50)  # doctest: +SKIP
@@ -13,17 +17,27 @@ Examples
 >>> pd.read_parquet(result.components.parquet).head()  # doctest: +SKIP
 """
 
-from volseg.reconstruct._blocks import Connectivity
 from volseg.reconstruct._components import (
     Components,
     find_components,
     id_dtype,
     write_components,
 )
+from volseg.reconstruct._config import ComponentsConfig, ReconstructConfig
 from volseg.reconstruct._export import ExportResult, export_objects
-from volseg.reconstruct._mesh import MESH_FORMATS, object_mesh, write_mesh, write_scene
+from volseg.reconstruct._mesh import object_mesh, write_mesh, write_scene
+from volseg.reconstruct._options import (
+    CONNECTIVITIES,
+    DEFAULT_FORMATS,
+    MESH_FORMATS,
+    SKELETON_MODES,
+    BorderPolicy,
+    Connectivity,
+    MeshFormat,
+    SkeletonMode,
+)
 from volseg.reconstruct._output import OBJECTS_CSV, OBJECTS_PARQUET, OBJECTS_STORE
-from volseg.reconstruct._pipeline import DEFAULT_FORMATS, ReconstructResult, reconstruct
+from volseg.reconstruct._pipeline import ReconstructResult, reconstruct
 from volseg.reconstruct._precomputed import (
     PRECOMPUTED_DIR,
     PrecomputedResult,
@@ -34,7 +48,7 @@ from volseg.reconstruct._precomputed import (
     write_precomputed_mesh,
     write_precomputed_skeleton,
 )
-from volseg.reconstruct._reconstruct import BorderPolicy, ComponentsResult, reconstruct_components
+from volseg.reconstruct._reconstruct import ComponentsResult, reconstruct_components
 from volseg.reconstruct._skeleton import Skeleton, object_skeleton
 from volseg.reconstruct._swc import read_swc, write_swc
 from volseg.reconstruct._table import COLUMNS, Moments, object_table
@@ -42,21 +56,27 @@ from volseg.reconstruct._unionfind import resolve_components
 
 __all__ = [
     "COLUMNS",
+    "CONNECTIVITIES",
     "DEFAULT_FORMATS",
     "MESH_FORMATS",
     "OBJECTS_CSV",
     "OBJECTS_PARQUET",
     "OBJECTS_STORE",
     "PRECOMPUTED_DIR",
+    "SKELETON_MODES",
     "BorderPolicy",
     "Components",
+    "ComponentsConfig",
     "ComponentsResult",
     "Connectivity",
     "ExportResult",
+    "MeshFormat",
     "Moments",
     "PrecomputedResult",
+    "ReconstructConfig",
     "ReconstructResult",
     "Skeleton",
+    "SkeletonMode",
     "export_objects",
     "export_precomputed",
     "find_components",

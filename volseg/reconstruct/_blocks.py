@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -18,10 +17,9 @@ import zarr
 from scipy import ndimage
 
 from volseg.geometry import Block, Box
+from volseg.reconstruct._options import Connectivity
 from volseg.reconstruct._table import Moments, block_extents, block_moments
 
-Connectivity = Literal[6, 18, 26]
-CONNECTIVITIES: tuple[Connectivity, ...] = (6, 18, 26)
 #: Dtype of the provisional (block-local) ids.
 LOCAL_DTYPE = np.dtype(np.uint32)
 

@@ -21,33 +21,31 @@ the raster order, not even on the block shape.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import zarr
 
 from volseg.errors import ConfigError
-from volseg.geometry import BlockGrid
+from volseg.geometry import Block, BlockGrid, Box
 from volseg.io._layout import scratch_compressor
 from volseg.reconstruct._blocks import (
-    CONNECTIVITIES,
     LOCAL_DTYPE,
     Borders,
-    Connectivity,
     LabelTask,
     MergeTask,
     Pieces,
     WriteTask,
     low_borders,
 )
-from volseg.reconstruct._parallel import map_blocks
+from volseg.reconstruct._options import CONNECTIVITIES, Connectivity
 from volseg.reconstruct._table import Moments, add_faces
 from volseg.reconstruct._unionfind import resolve_components
-from volseg.runtime import plan_blocks
+from volseg.runtime import BlockTask, plan_blocks, run_task
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -55,6 +53,38 @@ if TYPE_CHECKING:
 IntArray = npt.NDArray[np.int64]
 #: Label dtypes from the smallest up; the output gets the first that holds every id.
 ID_DTYPES = ("uint8", "uint16", "uint32", "uint64")
+#: Extra attempts of a block task of the passes before the pass fails.
+RETRIES = 1
+
+
+def map_pass(
+    client: Client | None,
+    name: str,
+    blocks: Sequence[Block],
+    process: Callable[..., Any],
+    *,
+    total: Box,
+    progress: bool,
+    read_box: Callable[[Block], Box] | None = None,
+    args: Callable[[Block], tuple[Any, ...]] | None = None,
+) -> list[Any]:
+    """One pass: ``process`` on every block through the block runner, the results in block
+    order. The first block that fails for good stops the pass: its error is raised, with a
+    note naming the block."""
+    task = BlockTask(
+        name,
+        blocks,
+        process,
+        total=total,
+        read_box=read_box,
+        retries=RETRIES,
+        on_failure="raise",
+        collect=True,
+        args=args,
+    )
+    results = run_task(task, client, progress=progress).results
+    assert results is not None  # collected
+    return list(results)
 
 
 def id_dtype(n: int) -> np.dtype:
@@ -173,26 +203,33 @@ def find_components(
         overwrite=True,
     )
     blocks = list(grid)
+    total = Box.from_shape(labels.shape)
     label = LabelTask(labels, image, work_array, ids, connectivity, measure)
-    pieces: list[Pieces] = map_blocks(
-        client, label, [(b,) for b in blocks], description="components: label", progress=progress
+    pieces: list[Pieces] = map_pass(
+        client, "components: label", blocks, label, total=total, progress=progress
     )
     counts = np.array([p.n for p in pieces], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     keys = np.concatenate([np.zeros(1, np.int64), *(p.first for p in pieces)])
 
-    merge = MergeTask(work_array, connectivity)
-    calls = []
+    sources: dict[int, tuple[tuple[Box, int], ...]] = {}
     for block in blocks:
-        sources = tuple(
+        touching = tuple(
             (t.box, int(offsets[t.id]))
             for t in grid.blocks_touching(low_borders(block))
             if counts[t.id] > 0
         )
-        if sources and any(block.box.start):  # nothing to join or expose otherwise
-            calls.append((block, sources))
-    borders: list[Borders] = map_blocks(
-        client, merge, calls, description="components: merge", progress=progress
+        if touching and any(block.box.start):  # nothing to join or expose otherwise
+            sources[block.id] = touching
+    borders: list[Borders] = map_pass(
+        client,
+        "components: merge",
+        [b for b in blocks if b.id in sources],
+        MergeTask(work_array, connectivity),
+        total=total,
+        read_box=low_borders,
+        args=lambda block: (sources[block.id],),
+        progress=progress,
     )
     pairs = np.concatenate([np.zeros((0, 2), np.int64), *(b.pairs for b in borders)])
     lut, n = resolve_components(pairs, keys)
@@ -244,13 +281,20 @@ def write_components(
     if new.size and new.max() > np.iinfo(dtype).max:
         raise ConfigError(f"{int(new.max())} objects do not fit {dtype} labels")
     final = np.concatenate([[0], new])[components.lut].astype(dtype)
-    task = WriteTask(components.work, out)
-    calls = []
-    for block in grid:
+
+    def lut(block: Block) -> tuple[npt.NDArray[Any]]:
+        """The final id of each local id of ``block`` (made as its task is submitted)."""
+        start = int(components.offsets[block.id])
         nb = int(components.counts[block.id])
-        if nb:
-            start = int(components.offsets[block.id])
-            lut = np.concatenate([np.zeros(1, dtype), final[start + 1 : start + nb + 1]])
-            calls.append((block, lut))
-    map_blocks(client, task, calls, description="components: write", progress=progress)
+        return (np.concatenate([np.zeros(1, dtype), final[start + 1 : start + nb + 1]]),)
+
+    map_pass(
+        client,
+        "components: write",
+        [b for b in grid if components.counts[b.id]],  # blocks without objects stay 0
+        WriteTask(components.work, out),
+        total=Box.from_shape(grid.shape),
+        args=lut,
+        progress=progress,
+    )
     return new

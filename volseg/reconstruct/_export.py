@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,13 +15,12 @@ import trimesh
 from volseg.errors import ConfigError, InputError
 from volseg.geometry import Box
 from volseg.reconstruct._mesh import (
-    MESH_FORMATS,
-    MeshFormat,
     check_mesh_options,
     mesh_sampled,
     write_mesh,
     write_scene,
 )
+from volseg.reconstruct._options import MESH_FORMATS, SKELETON_MODES, MeshFormat, SkeletonMode
 from volseg.reconstruct._sampling import (
     DEFAULT_MAX_VOXELS,
     check_voxel_size,
@@ -32,8 +31,6 @@ from volseg.reconstruct._swc import SwcStructure, swc_structure, write_swc
 from volseg.runtime._progress import count_bar
 
 __all__ = ["ExportResult", "export_objects"]
-
-SkeletonMode = Literal["elongated", "all", "none"]
 
 _BBOX = ["bbox_z0", "bbox_y0", "bbox_x0", "bbox_z1", "bbox_y1", "bbox_x1"]
 _MEASUREMENTS = {
@@ -152,8 +149,8 @@ def export_objects(
     fmts = tuple(dict.fromkeys(str(f).lower() for f in formats))
     if unknown := [f for f in fmts if f not in MESH_FORMATS]:
         raise ConfigError(f"unknown mesh format(s) {unknown}; choose from {MESH_FORMATS}")
-    if skeletons not in ("elongated", "all", "none"):
-        raise ConfigError(f"skeletons must be 'elongated', 'all' or 'none', got {skeletons!r}")
+    if skeletons not in SKELETON_MODES:
+        raise ConfigError(f"skeletons must be one of {SKELETON_MODES}, got {skeletons!r}")
     if getattr(labels, "ndim", None) != 3:
         shape = getattr(labels, "shape", type(labels).__name__)
         raise InputError(f"labels must be a 3-D (z, y, x) array, got {shape}")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import trimesh
 from skimage.measure import marching_cubes
 
 from volseg.errors import ConfigError, InputError
+from volseg.reconstruct._options import MESH_FORMATS, MeshFormat
 from volseg.reconstruct._sampling import DEFAULT_MAX_VOXELS, SampledMask, sample_mask
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "write_scene",
 ]
 
-MeshFormat = Literal["ply", "obj", "stl", "glb"]
-MESH_FORMATS: tuple[MeshFormat, ...] = ("ply", "obj", "stl", "glb")
 
 #: ``asset.extras`` of every GLB volseg writes: glTF's unit is the metre (glTF 2.0, "Coordinate
 #: System and Units"), so vertices are written in metres, converted from the µm of the volume.

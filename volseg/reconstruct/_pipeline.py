@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from volseg.errors import ConfigError
-from volseg.io import VolumeStore
 from volseg.io._store import attrs
-from volseg.reconstruct._blocks import Connectivity
-from volseg.reconstruct._export import ExportResult, SkeletonMode, export_objects
-from volseg.reconstruct._mesh import MeshFormat
+from volseg.reconstruct._config import ReconstructConfig, make_config
+from volseg.reconstruct._export import ExportResult, export_objects
+from volseg.reconstruct._options import DEFAULT_FORMATS
 from volseg.reconstruct._output import write_table
 from volseg.reconstruct._precomputed import PRECOMPUTED_DIR, PrecomputedResult, export_precomputed
-from volseg.reconstruct._reconstruct import BorderPolicy, ComponentsResult, reconstruct_components
+from volseg.reconstruct._reconstruct import (
+    ComponentsResult,
+    objects_run,
+    plan_objects,
+    write_objects,
+)
+from volseg.runtime import client_or_connect
 
 if TYPE_CHECKING:
     from distributed import Client
 
+    from volseg.io import VolumeStore
+
 __all__ = ["DEFAULT_FORMATS", "ReconstructResult", "reconstruct"]
 
-#: Mesh formats written by default: PLY per object (ParaView, Blender, MeshLab) and the
-#: combined GLB scene (web viewers, Blender); OBJ and STL on request.
-DEFAULT_FORMATS: tuple[MeshFormat, ...] = ("ply", "glb")
 # Mesh and skeleton measurements added to the object table.
 _ADDED = [
     "mesh_area_um2",
@@ -42,13 +44,14 @@ _ADDED = [
 @dataclass(frozen=True)
 class ReconstructResult:
     """What :func:`reconstruct` wrote: the objects (:class:`ComponentsResult`), their
-    meshes and skeletons (``export``, None when neither was asked for) and the same as
-    neuroglancer precomputed sources (``precomputed``)."""
+    meshes and skeletons (``export``, None when neither was asked for), the same as
+    neuroglancer precomputed sources (``precomputed``) and the ``config`` it ran with."""
 
     components: ComponentsResult
     export: ExportResult | None
     seconds: float
     precomputed: PrecomputedResult | None = None
+    config: ReconstructConfig | None = None
 
     @property
     def n_objects(self) -> int:
@@ -58,22 +61,14 @@ class ReconstructResult:
 def reconstruct(
     labels_store: str | Path,
     out_dir: str | Path,
+    config: ReconstructConfig | None = None,
     *,
-    labels: str = "segmentation",
-    classes: Sequence[str] | None = None,
-    connectivity: Connectivity = 26,
-    block_shape: Sequence[int] | None = None,
-    min_voxels: int = 0,
-    border: BorderPolicy = "keep",
-    meshes: bool = True,
-    formats: Sequence[MeshFormat] = DEFAULT_FORMATS,
-    skeletons: SkeletonMode = "elongated",
-    min_elongation: float = 3.0,
-    smooth_iterations: int = 10,
-    simplify: float | None = None,
     client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    **options: Any,
 ) -> ReconstructResult:
     """3D objects of a segmented volume for reconstruction tools.
 
@@ -87,9 +82,8 @@ def reconstruct(
     ``meshes/object_<id>.<fmt>``, ``meshes/scene.<fmt>``, ``skeletons/object_<id>.swc``,
     ``export.json`` and, for neuroglancer,
     ``precomputed/<objects labels>/meshes`` and ``.../skeletons`` (see
-    :func:`~volseg.reconstruct.export_precomputed`). See the two functions for the parameters;
-    ``overwrite`` also replaces the ``meshes``, ``skeletons`` and ``precomputed`` folders of
-    an earlier run.
+    :func:`~volseg.reconstruct.export_precomputed`). ``overwrite`` also replaces the
+    ``meshes``, ``skeletons`` and ``precomputed`` folders of an earlier run.
 
     Parameters
     ----------
@@ -97,96 +91,120 @@ def reconstruct(
         A complete volseg store holding the image and the class labels ``labels``.
     out_dir
         Folder for everything listed above.
-    labels
-        The label image of class ids to read.
-    classes
-        The class names whose voxels make up the objects (several are merged into one
-        foreground). Default: ``"soma"`` when the labels have it, else class 1.
-    connectivity
-        6, 18 or 26: voxels sharing a face, also an edge, also a corner are neighbours.
-    block_shape
-        Voxels per task: whole chunks of the labels (default: derived from the chunks).
-    min_voxels
-        Objects with fewer voxels are dropped (dust); 0 keeps all.
-    border
-        ``"drop"`` drops objects with a voxel on the volume's outer faces; ``"keep"`` keeps
-        them (``touches_border`` marks them in the table).
-    meshes
-        Whether to mesh the objects.
-    formats
-        Mesh file formats among ``"ply"``, ``"obj"``, ``"stl"``, ``"glb"``.
-    skeletons
-        Which objects to skeletonize: ``"elongated"`` (``elongation >= min_elongation``),
-        ``"all"`` or ``"none"``.
-    min_elongation
-        The elongation from which ``skeletons="elongated"`` skeletonizes an object.
-    smooth_iterations
-        Taubin smoothing rounds of the meshes.
-    simplify
-        Fraction of mesh faces to keep (0 < simplify ≤ 1), by quadric decimation; None
-        keeps every face.
-    client
-        A dask client; None starts a local cluster (or connects to
-        ``DASK_SCHEDULER_ADDRESS``) for the duration of the call.
+    config
+        Every option (:class:`~volseg.reconstruct.ReconstructConfig`); None: built from
+        ``options``. Its fields:
+
+        labels
+            The label image of class ids to read (default ``"segmentation"``).
+        classes
+            The class names whose voxels make up the objects (several are merged into one
+            foreground). Default: ``"soma"`` when the labels have it, else class 1.
+        connectivity
+            6, 18 or 26: voxels sharing a face, also an edge, also a corner are neighbours.
+        block_shape
+            Voxels per task: whole chunks of the labels (default: derived from the chunks).
+        min_voxels
+            Objects with fewer voxels are dropped (dust); 0 keeps all.
+        border
+            ``"drop"`` drops objects with a voxel on the volume's outer faces; ``"keep"``
+            keeps them (``touches_border`` marks them in the table).
+        meshes
+            Whether to mesh the objects.
+        formats
+            Mesh file formats among ``"ply"``, ``"obj"``, ``"stl"``, ``"glb"`` (default PLY
+            and GLB).
+        skeletons
+            Which objects to skeletonize: ``"elongated"`` (``elongation >=
+            min_elongation``), ``"all"`` or ``"none"``.
+        min_elongation
+            The elongation from which ``skeletons="elongated"`` skeletonizes an object.
+        smooth_iterations
+            Taubin smoothing rounds of the meshes (default 10).
+        simplify
+            Fraction of mesh faces to keep (0 < simplify ≤ 1), by quadric decimation;
+            None keeps every face.
+    client, scheduler, n_workers
+        A dask client; else the scheduler to connect to (default
+        ``DASK_SCHEDULER_ADDRESS``), else a local cluster of ``n_workers`` processes for
+        the objects, started after the inputs are checked.
     progress
         Draw progress bars on stderr.
     overwrite
         Replace the outputs of an earlier run in ``out_dir``.
+    **options
+        The fields of the config, when it is not given whole (``min_voxels=50``); given
+        with ``config``, they replace its fields. Validated once, here.
 
     Returns
     -------
     ReconstructResult
         ``components`` (the objects: store, tables, count), ``export`` (meshes and
-        skeletons; None when neither was asked for), ``precomputed`` and ``seconds``.
+        skeletons; None when neither was asked for), ``precomputed``, ``seconds`` and the
+        ``config``.
 
     Raises
     ------
     ConfigError
-        An unknown class, skeleton mode, connectivity, border policy or ``min_voxels``.
-    IncompleteStoreError, StoreNotFoundError, StoreExistsError, GeometryError
+        An unknown class or option, or a bad value (the message names the option).
+    IncompleteStoreError, StoreNotFoundError, StoreExistsError, RunLockedError, GeometryError
         As :func:`~volseg.reconstruct.reconstruct_components`.
+
+    Notes
+    -----
+    The run holds the lock of ``objects.zarr`` from before it is created until the meshes,
+    skeletons and tables are written: a second run on ``out_dir`` is refused meanwhile.
+    The config is stored, resolved, in the provenance of ``objects.zarr``.
+
+    Examples
+    --------
+    >>> reconstruct("seg.zarr", "objects", classes=["soma"], min_voxels=50)  # doctest: +SKIP
+    >>> config = ReconstructConfig(classes=("vessel",), skeletons="all", meshes=False)
+    >>> reconstruct("seg.zarr", "vessels", config)  # doctest: +SKIP
     """
-    t0 = time.perf_counter()
-    if skeletons not in ("elongated", "all", "none"):
-        raise ConfigError(f"skeletons must be 'elongated', 'all' or 'none', got {skeletons!r}")
+    started = time.perf_counter()
+    config = make_config(ReconstructConfig, config, options, what="reconstruct options")
     out = Path(out_dir)
-    components = reconstruct_components(
-        labels_store,
+    plan = plan_objects(labels_store, out, config, overwrite=overwrite)
+    with objects_run(plan, overwrite=overwrite) as store:
+        with client_or_connect(client, scheduler, n_workers=n_workers) as c:
+            components = write_objects(plan, store, client=c, progress=progress, started=started)
+        export = precomputed = None
+        if config.meshes or config.skeletons != "none":
+            export, precomputed = _export(store, components, config, out, progress=progress)
+    seconds = time.perf_counter() - started
+    return ReconstructResult(components, export, seconds, precomputed, config)
+
+
+def _export(
+    store: VolumeStore,
+    components: ComponentsResult,
+    config: ReconstructConfig,
+    out: Path,
+    *,
+    progress: bool,
+) -> tuple[ExportResult, PrecomputedResult]:
+    """Meshes, skeletons and their precomputed sources; their measurements join the table."""
+    for folder in ("meshes", "skeletons", PRECOMPUTED_DIR):  # an earlier run's (overwrite)
+        shutil.rmtree(out / folder, ignore_errors=True)
+    table = pd.read_parquet(components.parquet)
+    # the classes the objects were made of decide the SWC node types (soma, vessel)
+    made_of = attrs(store.label_group(components.labels_name))["volseg"]["objects"]
+    export = export_objects(
+        store.labels(components.labels_name),
+        table,
         out,
-        labels=labels,
-        classes=classes,
-        connectivity=connectivity,
-        block_shape=block_shape,
-        min_voxels=min_voxels,
-        border=border,
-        client=client,
+        voxel_size=store.voxel_size,
+        formats=config.formats,
+        meshes=config.meshes,
+        skeletons=config.skeletons,
+        min_elongation=config.min_elongation,
+        classes=made_of["classes"],
+        smooth_iterations=config.smooth_iterations,
+        simplify=config.simplify,
         progress=progress,
-        overwrite=overwrite,
     )
-    export = precomputed = None
-    if meshes or skeletons != "none":
-        # only reached with overwrite or a new out
-        for folder in ("meshes", "skeletons", PRECOMPUTED_DIR):
-            shutil.rmtree(out / folder, ignore_errors=True)
-        store = VolumeStore.open(components.store)
-        table = pd.read_parquet(components.parquet)
-        # the classes the objects were made of decide the SWC node types (soma, vessel)
-        made_of = attrs(store.label_group(components.labels_name))["volseg"]["objects"]
-        export = export_objects(
-            store.labels(components.labels_name),
-            table,
-            out,
-            voxel_size=store.voxel_size,
-            formats=formats,
-            meshes=meshes,
-            skeletons=skeletons,
-            min_elongation=min_elongation,
-            classes=made_of["classes"],
-            smooth_iterations=smooth_iterations,
-            simplify=simplify,
-            progress=progress,
-        )
-        precomputed = export_precomputed(export, out / PRECOMPUTED_DIR / components.labels_name)
-        added = export.measurements[["id", *_ADDED]]
-        write_table(table.merge(added, on="id", how="left"), out)
-    return ReconstructResult(components, export, time.perf_counter() - t0, precomputed)
+    precomputed = export_precomputed(export, out / PRECOMPUTED_DIR / components.labels_name)
+    added = export.measurements[["id", *_ADDED]]
+    write_table(table.merge(added, on="id", how="left"), out)
+    return export, precomputed
