@@ -362,3 +362,33 @@ def test_a_new_classification_in_the_same_folder_uses_its_own_lookup(
     objects = before > 0
     assert (after[objects] != before[objects]).mean() >= 0.9
     assert np.array_equal(after > 0, objects)
+
+
+def test_the_lock_is_held_from_the_store_to_its_completion(
+    trained, phantoms, client, tmp_path, monkeypatch
+):
+    from volseg.classify import _apply
+    from volseg.errors import RunLockedError
+    from volseg.runtime import RunLock
+
+    _, test = phantoms
+    out = tmp_path / "run"
+    kw = {"labels": "ground_truth", "client": client, "progress": False}
+    measure = _apply.measure_objects
+    refused: list[str] = []
+
+    def measure_while_others_try(*args, **kwargs):
+        # classified.zarr is made; a second run, replacing or resuming it, is refused
+        assert (out / "classified.zarr" / "zarr.json").is_file()
+        for again in ({"overwrite": True}, {"resume": True}):
+            with pytest.raises(RunLockedError, match="being written by another volseg run"):
+                classify(test, trained.path, out, **kw, **again)
+            refused.append(next(iter(again)))
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(_apply, "measure_objects", measure_while_others_try)
+    result = classify(test, trained.path, out, **kw)
+    assert refused == ["overwrite", "resume"]
+    assert result.ok and VolumeStore.open(result.store).complete
+    assert RunLock(result.store).holder() is None
+    assert Ledger(result.store).done() == set(range(result.summary.total))

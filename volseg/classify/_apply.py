@@ -38,12 +38,14 @@ from volseg.reconstruct._output import (
     write_table,
 )
 from volseg.runtime import (
+    RUN_DIR,
+    BlockTask,
     Ledger,
-    RunLock,
     RunSummary,
     client_or_connect,
+    open_run,
     plan_blocks,
-    run_blocks,
+    run_task,
 )
 
 if TYPE_CHECKING:
@@ -203,8 +205,15 @@ def classify(
         **options.to_dict(),
         "block_shape": list(grid.block_shape),
     }
-    store = _open_output(volume, path, out, config, clf, resume=resume, overwrite=overwrite)
-    with RunLock(store.path), client_or_connect(client, scheduler, n_workers=n_workers) as c:
+    if not resume:
+        _check_new_output(path, out, overwrite=overwrite)
+    output = _Output(volume, path, config, clf, overwrite=overwrite)
+    with (
+        open_run(
+            path, create=output.create, reopen=output.reopen, resume=resume, overwrite=overwrite
+        ) as store,
+        client_or_connect(client, scheduler, n_workers=n_workers) as c,
+    ):
         work = out / WORK_DIR
         measured = measure_objects(
             volume,
@@ -219,15 +228,13 @@ def classify(
         table = measured.table
         index, probability = clf.predict(table)
         n_final, lookup_sha, lookup = write_lookup(measured.pieces, index + 1, work)
-        ledger = Ledger(store.path)
+        ledger = Ledger(store.path)  # a new run's was reset by open_run
         layout = {
             "shape": list(image.shape),
             "chunks": list(image.chunks),
             "config": config,
             "outcome_sha256": lookup_sha,
         }
-        if not resume and ledger.exists:
-            ledger.reset()
         ledger.start(layout, resume=resume)
         if CLASSIFIED not in store.label_names:
             store.create_labels(CLASSIFIED, classes=["background", *clf.classes])
@@ -241,9 +248,7 @@ def classify(
             lookup=str(lookup),
             work=str(work),
         )
-        summary = run_blocks(
-            c, grid, task, ledger=ledger, description="classify", progress=progress
-        )
+        summary = run_task(BlockTask("classify", grid, task, done=ledger), c, progress=progress)
         result_table = _result_table(table, clf, index, probability)
         parquet = csv = None
         if summary.ok:
@@ -273,41 +278,48 @@ def classify(
     )
 
 
-def _open_output(
-    volume: VolumeStore,
-    path: Path,
-    out: Path,
-    config: dict[str, Any],
-    clf: ObjectClassifier,
-    *,
-    resume: bool,
-    overwrite: bool,
-) -> VolumeStore:
-    if resume:
-        if not (path / "zarr.json").is_file():
-            raise ConfigError(f"--resume: {path} does not exist; run without --resume first")
-        return VolumeStore.open(path, mode="a")
+def _check_new_output(path: Path, out: Path, *, overwrite: bool) -> None:
+    """Refuse, before anything is written, to replace a classification without overwrite."""
     tables = [out / OBJECTS_PARQUET, out / OBJECTS_CSV]
-    if not overwrite and (path.exists() or any(p.exists() for p in tables)):
+    stored = path.is_dir() and any(p.name != RUN_DIR for p in path.iterdir())
+    if not overwrite and (stored or path.is_file() or any(p.exists() for p in tables)):
         raise StoreExistsError(
             f"{out} holds a classification already; pass --overwrite to replace it, "
             "--resume to finish an interrupted run, or choose another output folder"
         )
-    if path.exists():  # never replace an output another run is writing
-        RunLock(path).ensure_free()
-    return create_objects_store(
-        volume,
-        path,
-        semantic=config["labels"],
-        provenance=provenance(
-            config=config,
-            inputs=[
-                {"kind": "volume", "path": config["segmented"], "labels": config["labels"]},
-                {"kind": "classifier", "path": str(clf.path), "sha256": clf.sha256},
-            ],
-        ),
-        overwrite=overwrite,
-    )
+
+
+@dataclass(frozen=True)
+class _Output:
+    """How the output store of a classification is made (a new run) or reopened (resume),
+    both called holding its run lock (:func:`volseg.runtime.open_run`)."""
+
+    volume: VolumeStore
+    path: Path
+    config: dict[str, Any]
+    classifier: ObjectClassifier
+    overwrite: bool
+
+    def reopen(self) -> VolumeStore:
+        if not (self.path / "zarr.json").is_file():
+            raise ConfigError(f"--resume: {self.path} does not exist; run without --resume first")
+        return VolumeStore.open(self.path, mode="a")
+
+    def create(self) -> VolumeStore:
+        config, clf = self.config, self.classifier
+        return create_objects_store(
+            self.volume,
+            self.path,
+            semantic=config["labels"],
+            provenance=provenance(
+                config=config,
+                inputs=[
+                    {"kind": "volume", "path": config["segmented"], "labels": config["labels"]},
+                    {"kind": "classifier", "path": str(clf.path), "sha256": clf.sha256},
+                ],
+            ),
+            overwrite=self.overwrite,
+        )
 
 
 def _result_table(
