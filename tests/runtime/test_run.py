@@ -23,7 +23,7 @@ from runtime_toy import (
 
 from volseg.errors import ResumeMismatchError
 from volseg.geometry import Box
-from volseg.runtime import BlockTask, Ledger, RunSummary, connect, run_blocks, run_task
+from volseg.runtime import BlockTask, Ledger, RunSummary, connect, run_task
 
 
 def read(output: Output) -> np.ndarray:
@@ -78,14 +78,10 @@ def test_resume_recomputes_only_unfinished_blocks(client, output: Output) -> Non
     assert resumed_ledger.done() == set(range(len(grid)))
     np.testing.assert_array_equal(read(output), expected(Box.from_shape(SHAPE)))
 
-    # A third run has nothing left to do (the deprecated run_blocks: the same runner).
-    third = run_blocks(
-        client,
-        grid,
-        ToyBlock(output.array, output.markers),
-        ledger=output.ledger(resume=True),
-        progress=False,
-    )
+    # A third run has nothing left to do.
+    again = ToyBlock(output.array, output.markers)
+    task = BlockTask("toy", grid, again, done=output.ledger(resume=True))
+    third = run_task(task, client, progress=False)
     assert (third.done, third.skipped) == (0, len(grid))
     assert executions(output.markers) == runs_after
 

@@ -14,7 +14,7 @@ import zarr
 from runtime_toy import SHAPE, Output, ToyBlock, executions, expected, marker_pids
 
 from volseg.geometry import Box
-from volseg.runtime import connect, run_blocks
+from volseg.runtime import BlockTask, connect, run_task
 from volseg.testing import ExternalCluster, dask_cli, external_cluster, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -66,9 +66,9 @@ def test_worker_killed_mid_run_the_run_still_completes(
     with connect(external.address) as client:  # the plain "existing scheduler" path
         client.wait_for_workers(2, timeout=60)
         killer.start()
-        summary = run_blocks(
-            client, grid, fn, ledger=(ledger := output.ledger()), retries=0, progress=False
-        )
+        ledger = output.ledger()
+        task = BlockTask("toy", grid, fn, done=ledger, retries=0)
+        summary = run_task(task, client, progress=False)
         killer.join(timeout=30)
 
     assert len(killed) == 1

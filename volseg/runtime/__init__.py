@@ -31,7 +31,7 @@ from volseg.runtime._local import default_workers, run_tasks
 from volseg.runtime._lock import RunLock
 from volseg.runtime._output import check_output, is_volseg_store, open_run
 from volseg.runtime._plan import TARGET_BLOCK_BYTES, default_block_shape, plan_blocks
-from volseg.runtime._run import run_blocks, run_task
+from volseg.runtime._run import run_task
 from volseg.runtime._slurm import SLURM_EXAMPLE, slurm_cluster, slurm_options
 from volseg.runtime._state import RUN_DIR, run_dir
 from volseg.runtime._summary import RunSummary
@@ -58,7 +58,6 @@ __all__ = [
     "local_cluster_size",
     "open_run",
     "plan_blocks",
-    "run_blocks",
     "run_dir",
     "run_task",
     "run_tasks",

@@ -137,7 +137,7 @@ def connect(
         evenly between the workers.
     resources
         Abstract resources of each local worker, e.g. ``{"GPU": 1}``. Submit GPU tasks with
-        the same resources (``run_blocks(..., resources={"GPU": 1})``) so a worker runs at
+        the same resources (``BlockTask(..., resources={"GPU": 1})``) so a worker runs at
         most one at a time. On an existing cluster, start the workers with
         ``dask worker --resources GPU=1``.
     processes
@@ -169,7 +169,7 @@ def connect(
     Examples
     --------
     >>> with connect(n_workers=2, threads_per_worker=1) as client:  # doctest: +SKIP
-    ...     summary = run_blocks(client, grid, fn, ledger=ledger)
+    ...     summary = run_task(BlockTask("segment", grid, fn, done=ledger), client)
     """
     from distributed import Client, LocalCluster
 

@@ -45,10 +45,13 @@ class RunLock:
     A lock held from another host cannot be checked from here: the error names the holder,
     and the fix is to wait for it or, if that process is gone, delete the lock file.
 
+    A run that creates its output takes the lock before it does, with
+    :func:`~volseg.runtime.open_run`, and holds it to its end.
+
     Examples
     --------
     >>> with RunLock("out.zarr"):  # doctest: +SKIP
-    ...     run_blocks(client, grid, fn, ledger=Ledger("out.zarr"))
+    ...     run_task(BlockTask("segment", grid, fn, done=Ledger("out.zarr")), client)
     """
 
     def __init__(self, store_path: str | os.PathLike[str]) -> None:

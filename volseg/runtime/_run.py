@@ -6,16 +6,14 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from volseg.errors import ClusterConnectionError
-from volseg.geometry import BlockGrid
 from volseg.runtime._bounded import as_completed_bounded
-from volseg.runtime._ledger import Ledger
 from volseg.runtime._progress import BlockProgress
 from volseg.runtime._summary import RunSummary, add_stats
-from volseg.runtime._task import BlockTask, U, box_voxels
+from volseg.runtime._task import BlockTask, U
 
 if TYPE_CHECKING:  # distributed is imported when a run starts: `import volseg` stays fast
     from distributed import Client, Future
@@ -233,35 +231,3 @@ def run_task(
             else:
                 raise run.lost(block, str(future.status))
     return run.summary()
-
-
-def run_blocks(
-    client: Client | None,
-    blocks: BlockGrid | Iterable[U],
-    fn: Callable[[U], Mapping[str, Any] | None],
-    *,
-    ledger: Ledger,
-    retries: int = 2,
-    description: str = "segment",
-    voxels_of: Callable[[U], int] = box_voxels,
-    unit: str = "blocks",
-    progress: bool = True,
-    resources: Mapping[str, float] | None = None,
-    max_in_flight: int | None = None,
-) -> RunSummary:
-    """Deprecated: ``run_task(BlockTask(description, blocks, fn, done=ledger, ...), client)``.
-
-    Kept for callers not yet ported to :func:`run_task`; it builds the :class:`BlockTask`
-    (failure policy ``"collect"``) and runs it.
-    """
-    task = BlockTask(
-        description,
-        blocks if isinstance(blocks, BlockGrid) else tuple(blocks),
-        fn,
-        done=ledger,
-        retries=retries,
-        resources=resources,
-        voxels_of=voxels_of,
-        unit=unit,
-    )
-    return run_task(task, client, progress=progress, max_in_flight=max_in_flight)
