@@ -121,7 +121,7 @@ def test_worker_killed_mid_segment_run_output_equals_a_clean_run(inputs, tmp_pat
 
     with (
         external_cluster(tmp_path / "cluster", n_workers=2, env=NANNY_ENV) as cluster,
-        # not the current client: run_blocks' as_completed would track the run's futures
+        # not the current client: run_task's as_completed would track the run's futures
         # on this client's event loop ("Event ... bound to a different event loop")
         Client(cluster.address, timeout=60, set_as_default=False) as client,
     ):
