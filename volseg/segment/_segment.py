@@ -149,6 +149,8 @@ def segment(
         "batch_size": plan.batch_size,
         "weights_sha256": run.weights_sha256,
         "classes": list(run.classes),
+        "run": run.to_json(),
+        "run_hash": run.hash,
     }
     out = Path(config.out)
     if config.resume and not (out / "zarr.json").is_file():
@@ -164,7 +166,7 @@ def segment(
             overwrite=config.overwrite,
             provenance=provenance(
                 command=command,
-                config={**resolved, "run": run.to_json(), "run_hash": run.hash},
+                config=resolved,
                 inputs=[
                     {
                         "kind": "volume",
