@@ -12,12 +12,14 @@ __all__ = [
     "ClassifierError",
     "ClusterConnectionError",
     "ConfigError",
+    "CorruptChunkError",
     "CorruptInputError",
     "GeometryError",
     "IncompleteStoreError",
     "InputError",
     "InputNotFoundError",
     "InvalidStoreError",
+    "MissingChunkError",
     "ResumeMismatchError",
     "RunLockedError",
     "RunStateExistsError",
@@ -66,6 +68,14 @@ class StoreNotFoundError(StoreError, FileNotFoundError):
 
 class InvalidStoreError(StoreError, ValueError):
     """A store whose layout or metadata is not what volseg writes."""
+
+
+class CorruptChunkError(StoreError, ValueError):
+    """A stored chunk that fails its checksum or cannot be decoded (flipped bytes, truncated)."""
+
+
+class MissingChunkError(StoreError, FileNotFoundError):
+    """An image chunk that is not in the store (volseg writes every image chunk)."""
 
 
 class IncompleteStoreError(StoreError, RuntimeError):

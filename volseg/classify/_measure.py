@@ -26,7 +26,7 @@ from volseg.classify._options import (
 )
 from volseg.geometry import Block, Box
 from volseg.io import VolumeStore
-from volseg.io._layout import scratch_compressor
+from volseg.io._layout import scratch_compressors
 from volseg.reconstruct import find_components, id_dtype, write_components
 from volseg.reconstruct._components import map_pass
 from volseg.reconstruct._table import Moments
@@ -102,7 +102,7 @@ def measure_objects(
         chunks=_small_chunks(found.grid.block_shape),
         dtype=id_dtype(int(keep.sum())),
         fill_value=0,
-        compressors=[scratch_compressor()],
+        compressors=scratch_compressors(),
         overwrite=True,
     )
     write_components(found, ids, client=client, keep=keep, progress=progress)

@@ -77,6 +77,13 @@ def segment(
     retries: Annotated[int, typer.Option(help="Retries of a failing block.")] = 2,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it is a volseg store.")] = False,
+    fill_missing: Annotated[
+        bool,
+        typer.Option(
+            help="Read missing image chunks as the fill value, for a foreign store that "
+            "omits them (recorded in the provenance); without it a missing chunk is an error."
+        ),
+    ] = False,
     progress: ShowProgress = True,
     as_json: AsJson = False,
 ) -> None:
@@ -102,6 +109,7 @@ def segment(
         "retries": retries,
         "resume": resume,
         "overwrite": overwrite,
+        "fill_missing": fill_missing,
     }
     # Left out unless given: with --tile auto they come from the tile study.
     if overlap is not None:

@@ -6,6 +6,7 @@ from volseg.io._layout import default_chunks
 from volseg.io._link import derived_store, link_tree
 from volseg.io._provenance import provenance
 from volseg.io._pyramid import build_pyramid, downsample
+from volseg.io._read import read_box
 from volseg.io._sources import SliceSource, open_source
 from volseg.io._store import VolumeStore
 from volseg.io._xarray import open_labels, open_volume
@@ -26,4 +27,5 @@ __all__ = [
     "open_source",
     "open_volume",
     "provenance",
+    "read_box",
 ]

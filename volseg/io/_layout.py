@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, Crc32cCodec
 
 from volseg.errors import ConfigError
 
@@ -91,20 +91,24 @@ def level_factors(shapes: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     return factors
 
 
-def compressor(dtype: np.dtype | str, *, labels: bool = False) -> BloscCodec:
-    """A fast codec: blosc-lz4 for images; blosc-zstd + bit shuffle for (very sparse) labels."""
+def compressors(dtype: np.dtype | str, *, labels: bool = False) -> tuple[BloscCodec, Crc32cCodec]:
+    """The bytes codecs of an array volseg keeps: a fast compressor, then a crc32c checksum.
+
+    blosc-lz4 for images; blosc-zstd + bit shuffle for (very sparse) labels. The checksum
+    makes a flipped or truncated chunk an error on read, never data (design invariant 8).
+    """
     if labels:
-        return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+        return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle"), Crc32cCodec()
     shuffle: Literal["shuffle", "bitshuffle"] = (
         "shuffle" if np.dtype(dtype).itemsize > 1 else "bitshuffle"
     )
-    return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)
+    return BloscCodec(cname="lz4", clevel=5, shuffle=shuffle), Crc32cCodec()
 
 
-def scratch_compressor() -> BloscCodec:
-    """The codec of a run's temporary arrays (written once, read a few times, deleted):
-    blosc-lz4 at level 1 with bit shuffle, speed over size."""
-    return BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle")
+def scratch_compressors() -> tuple[BloscCodec, Crc32cCodec]:
+    """The codecs of a run's temporary arrays (written once, read a few times, deleted):
+    blosc-lz4 at level 1 with bit shuffle, speed over size, and the crc32c checksum."""
+    return BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"), Crc32cCodec()
 
 
 def multiscales(

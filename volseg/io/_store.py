@@ -24,7 +24,7 @@ from volseg.errors import (
 from volseg.io._layout import (
     AXES,
     OME_VERSION,
-    compressor,
+    compressors,
     default_chunks,
     image_label,
     label_omero,
@@ -142,7 +142,7 @@ class VolumeStore:
                 chunks=_check_chunks(ch, lshape),
                 dtype=dt,
                 fill_value=0,
-                compressors=[compressor(dt)],
+                compressors=compressors(dt),
                 dimension_names=AXES,
             )
         group.attrs.update(
@@ -191,7 +191,7 @@ class VolumeStore:
                 chunks=self.image(level).chunks,
                 dtype=dtype,
                 fill_value=0,
-                compressors=[compressor(dtype, labels=True)],
+                compressors=compressors(dtype, labels=True),
                 dimension_names=AXES,
             )
         lgroup.attrs.update(

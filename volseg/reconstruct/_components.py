@@ -32,7 +32,7 @@ import zarr
 
 from volseg.errors import ConfigError
 from volseg.geometry import Block, BlockGrid, Box
-from volseg.io._layout import scratch_compressor
+from volseg.io._layout import scratch_compressors
 from volseg.reconstruct._blocks import (
     LOCAL_DTYPE,
     Borders,
@@ -199,7 +199,7 @@ def find_components(
         chunks=grid.block_shape,
         dtype=LOCAL_DTYPE,
         fill_value=0,
-        compressors=[scratch_compressor()],
+        compressors=scratch_compressors(),
         overwrite=True,
     )
     blocks = list(grid)

@@ -50,6 +50,8 @@ class SegmentConfig(FrozenConfig):
     retries: int = Field(2, ge=0)
     resume: bool = False
     overwrite: bool = False
+    #: Read missing image chunks as the fill value (a foreign store that omits them).
+    fill_missing: bool = False
 
     @field_validator("tile", mode="before")
     @classmethod

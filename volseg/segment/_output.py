@@ -12,7 +12,7 @@ import numpy as np
 from volseg._options import ProbabilityDtype
 from volseg.errors import ConfigError, InvalidStoreError
 from volseg.io import VolumeStore, derived_store
-from volseg.io._layout import compressor
+from volseg.io._layout import compressors
 
 SEGMENTATION = "segmentation"
 
@@ -52,7 +52,7 @@ def create_output(
             chunks=(1, *image.chunks),
             dtype=np.dtype(probabilities),
             fill_value=0,
-            compressors=[compressor(probabilities)],
+            compressors=compressors(probabilities),
             dimension_names=("c", "z", "y", "x"),
             attributes={"classes": list(classes), "scale": 255 if probabilities == "uint8" else 1},
         )
@@ -63,7 +63,7 @@ def create_output(
             chunks=image.chunks,
             dtype="float16",
             fill_value=0,
-            compressors=[compressor("float16")],
+            compressors=compressors("float16"),
             dimension_names=("z", "y", "x"),
         )
     return store

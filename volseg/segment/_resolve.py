@@ -66,6 +66,7 @@ class ResolvedRun:
     chunks: tuple[int, int, int]
     block_shape: tuple[int, int, int]
     plan: InferencePlan
+    fill_missing: bool = False  #: missing image chunks read as the fill value
 
     @property
     def grid(self) -> BlockGrid:
@@ -83,6 +84,7 @@ class ResolvedRun:
             "chunks": list(self.chunks),
             "block_shape": list(self.block_shape),
             "plan": self.plan.to_json(),
+            "fill_missing": self.fill_missing,
         }
 
     @property
@@ -180,5 +182,6 @@ def resolve_run(
         chunks=chunks,  # type: ignore[arg-type]
         block_shape=grid.block_shape,  # type: ignore[arg-type]
         plan=plan,
+        fill_missing=config.fill_missing,
     )
     return run, source

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import zarr
 
-from volseg.errors import ConfigError
+from volseg.errors import ConfigError, CorruptChunkError, MissingChunkError
 from volseg.geometry import Block
 from volseg.infer import worker_predictor
-from volseg.io import VolumeStore, build_pyramid, provenance
+from volseg.io import VolumeStore, build_pyramid, provenance, read_box
 from volseg.models import load_checkpoint
 from volseg.runtime import BlockTask, Ledger, RunSummary, connect, open_run, run_task
 from volseg.segment._config import SegmentConfig
@@ -52,7 +51,11 @@ class SegmentBlock:
         predictor = worker_predictor(run.checkpoint, run.weights_sha256, run.plan)
         image = zarr.open_array(Path(run.volume) / "0", mode="r")
         region = predictor.read_region(block.box)
-        result = predictor.predict(block.box, np.asarray(image[region.slices]), region)
+        try:
+            data = read_box(image, region, fill_missing=run.fill_missing)
+        except (CorruptChunkError, MissingChunkError) as exc:
+            raise type(exc)(f"{block.name}: {exc}") from exc
+        result = predictor.predict(block.box, data, region)
         out = zarr.open_group(self.out, mode="r+")
         _array(out, f"labels/{SEGMENTATION}/0")[block.box.slices] = result.labels
         if result.probabilities is not None:
