@@ -64,6 +64,13 @@ def segment(
         ),
     ] = "empty",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ignore_voxel_size: Annotated[
+        bool,
+        typer.Option(
+            help="Segment a volume whose voxel size is more than 1.5x the checkpoint's "
+            "on an axis (recorded in the provenance); without it that is an error."
+        ),
+    ] = False,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -103,6 +110,7 @@ def segment(
         "uncertainty": uncertainty,
         "skip": skip,
         "device": device,
+        "ignore_voxel_size": ignore_voxel_size,
         "scheduler": scheduler,
         "workers": workers,
         "threads_per_worker": threads,

@@ -11,7 +11,9 @@ from volseg.models._blocks import ConvBNReLU, DecoderStage, EncoderStage, Segmen
 from volseg.models._checkpoint import (
     CHECKPOINT_FORMAT,
     Checkpoint,
+    CheckpointHeader,
     load_checkpoint,
+    read_checkpoint_header,
     save_checkpoint,
 )
 from volseg.models._device import DeviceChoice, autocast, resolve_device
@@ -33,6 +35,7 @@ from volseg.models._unet import UNet, unet_small
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
+    "CheckpointHeader",
     "ClassProbabilities",
     "ConvBNReLU",
     "DecoderStage",
@@ -57,6 +60,7 @@ __all__ = [
     "load_checkpoint",
     "pad_to_alignment",
     "predict_logits",
+    "read_checkpoint_header",
     "register_model",
     "resolve_device",
     "save_checkpoint",

@@ -24,7 +24,9 @@ from volseg.models._registry import available_models, build_model, check_model_a
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Checkpoint",
+    "CheckpointHeader",
     "load_checkpoint",
+    "read_checkpoint_header",
     "save_checkpoint",
     "state_bytes",
 ]
@@ -210,6 +212,82 @@ def _read_payload(path: Path) -> dict[str, Any]:
             f"({volseg.__version__}) reads format {CHECKPOINT_FORMAT}"
         )
     return payload
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What a checkpoint says about itself, read without building or loading its model.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The file it was read from.
+    architecture : str
+        Registry name.
+    arguments : dict
+        Keyword arguments of the factory.
+    in_channels, num_classes : int
+        The model's input channels and output classes.
+    info : ModelInfo
+        Class names, normalization, logit offsets and voxel size, typed and checked.
+    """
+
+    path: Path
+    architecture: str
+    arguments: dict[str, Any]
+    in_channels: int
+    num_classes: int
+    info: ModelInfo
+
+
+def read_checkpoint_header(path: str | os.PathLike[str]) -> CheckpointHeader:
+    """Read a checkpoint's architecture, channel counts and metadata, not its model.
+
+    The file is read as :func:`load_checkpoint` reads it (a checkpoint or a bioimage.io
+    package volseg exported), but the weights are neither hashed nor loaded and the model
+    is built on the ``meta`` device (shapes only), so inputs can be checked against the
+    model before any time is spent on it.
+
+    Raises
+    ------
+    InputNotFoundError
+        If ``path`` does not exist.
+    CheckpointError
+        If the file is not a volseg checkpoint, its architecture is not registered or its
+        arguments do not rebuild it, or its metadata is malformed.
+
+    Notes
+    -----
+    A file whose header reads but whose weights are corrupted passes here;
+    :func:`load_checkpoint` refuses it.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputNotFoundError(f"checkpoint not found: {file} does not exist or is not a file")
+    payload = _read_payload(file)
+    architecture = payload["architecture"]
+    arguments = dict(payload["arguments"])
+    if architecture not in available_models():
+        raise CheckpointError(
+            f"checkpoint {file} uses architecture {architecture!r}, which is not registered; "
+            f"available: {', '.join(available_models())} (register it with register_model)"
+        )
+    try:
+        with torch.device("meta"):
+            model = build_model(architecture, **arguments)
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint {file}: cannot rebuild its model: {exc}") from None
+    info = ModelInfo.parse(
+        dict(payload["metadata"]), num_classes=model.num_classes, source=str(file)
+    )
+    return CheckpointHeader(
+        path=file,
+        architecture=architecture,
+        arguments=arguments,
+        in_channels=int(model.in_channels),
+        num_classes=int(model.num_classes),
+        info=info,
+    )
 
 
 def _check_use(

@@ -43,6 +43,8 @@ class SegmentConfig(FrozenConfig):
     probabilities: ProbabilityDtype | None = None
     uncertainty: bool = False
     skip: SkipPolicy = DEFAULT_SKIP
+    #: Segment a volume whose voxel size is far from the checkpoint's (recorded).
+    ignore_voxel_size: bool = False
     device: DeviceChoice = "auto"
     scheduler: str | None = None
     workers: int | None = Field(None, ge=1)

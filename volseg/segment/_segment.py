@@ -14,8 +14,9 @@ from volseg.errors import ConfigError, CorruptChunkError, MissingChunkError
 from volseg.geometry import Block
 from volseg.infer import worker_predictor
 from volseg.io import VolumeStore, build_pyramid, provenance, read_box
-from volseg.models import load_checkpoint
+from volseg.models import load_checkpoint, read_checkpoint_header
 from volseg.runtime import BlockTask, Ledger, RunSummary, connect, open_run, run_task
+from volseg.segment._checks import check_inputs
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
 from volseg.segment._resolve import ResolvedRun, resolve_run
@@ -129,8 +130,12 @@ def segment(
     ------
     StoreNotFoundError, IncompleteStoreError
         The volume is missing or was never finished.
-    ConfigError
-        ``resume`` without an earlier run, or options the model or volume refuse.
+    InputError, ConfigError
+        A volume the checkpoint cannot segment (not 3D (z, y, x), an unsupported
+        dtype, fewer slices than input channels, a voxel size far from the
+        checkpoint's; see :func:`check_inputs`), checked before the model loads and
+        before ``out`` is created; ``resume`` without an earlier run, or options the
+        model or volume refuse.
     StoreExistsError, RunLockedError, ResumeMismatchError
         ``out`` exists (without ``overwrite``/``resume``), another run holds its lock, or
         the layout or config changed since the run being resumed.
@@ -138,6 +143,8 @@ def segment(
     t0 = time.perf_counter()
     volume = VolumeStore.open(config.volume)
     volume.require_complete()
+    # Before the model loads and before the output exists (docs/tiling.md, inputs).
+    notes = check_inputs(volume, read_checkpoint_header(config.model), config)
     ckpt = load_checkpoint(config.model)
     run, tile_source = resolve_run(config, volume, ckpt)
     plan = run.plan
@@ -154,6 +161,7 @@ def segment(
         "classes": list(run.classes),
         "run": run.to_json(),
         "run_hash": run.hash,
+        "input_notes": notes,
     }
     out = Path(config.out)
     if config.resume and not (out / "zarr.json").is_file():
