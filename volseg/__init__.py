@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # static view for type checkers and the API docs; runtime is 
     from volseg.demo import run_demo
     from volseg.errors import VolsegError
     from volseg.evaluate import evaluate_volumes, open_label_volume, write_report
-    from volseg.io import VolumeStore, describe, ingest, open_labels, open_volume
+    from volseg.io import VolumeStore, describe, ingest, open_labels, open_volume, verify_store
     from volseg.models import export_bioimageio
     from volseg.phantom import PhantomConfig, generate_phantom
     from volseg.reconstruct import ReconstructConfig, reconstruct
@@ -46,6 +46,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "open_volume": ("volseg.io", "open_volume"),
     "open_labels": ("volseg.io", "open_labels"),
     "VolumeStore": ("volseg.io", "VolumeStore"),
+    # volseg verify
+    "verify_store": ("volseg.io", "verify_store"),
     # volseg phantom
     "PhantomConfig": ("volseg.phantom", "PhantomConfig"),
     "generate_phantom": ("volseg.phantom", "generate_phantom"),
@@ -116,6 +118,7 @@ __all__ = [
     "study_tiles",
     "train",
     "train_classifier",
+    "verify_store",
     "write_report",
 ]
 

@@ -15,6 +15,7 @@ from volseg.cli import (  # noqa: F401
     _study,
     _study_tiles,
     _train,
+    _verify,
     _view,
 )
 from volseg.cli._app import app

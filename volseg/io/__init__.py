@@ -9,11 +9,15 @@ from volseg.io._pyramid import build_pyramid, downsample
 from volseg.io._read import read_box
 from volseg.io._sources import SliceSource, open_source
 from volseg.io._store import VolumeStore
+from volseg.io._verify import ChunkDamage, DigestCheck, VerifyReport, verify_store
 from volseg.io._xarray import open_labels, open_volume
 
 __all__ = [
     "GROUND_TRUTH",
+    "ChunkDamage",
+    "DigestCheck",
     "SliceSource",
+    "VerifyReport",
     "VolumeStore",
     "build_pyramid",
     "default_chunks",
@@ -28,4 +32,5 @@ __all__ = [
     "open_volume",
     "provenance",
     "read_box",
+    "verify_store",
 ]

@@ -66,6 +66,8 @@ def build_pyramid(
             dst = store.group[f"{prefix}{level}"]
             if not (isinstance(src, zarr.Array) and isinstance(dst, zarr.Array)):
                 raise InvalidStoreError(f"{store.path}: level {prefix}{level} is not an array")
+            if not is_labels:
+                dst = store.image(level)  # every image chunk stored, all-zero ones too
             factor = tuple(2 if s > 1 else 1 for s in src.shape)
             for block in BlockGrid(dst.shape, dst.chunks):
                 tasks.append(dask.delayed(_level_task)(src, dst, block.box, factor, is_labels))

@@ -251,8 +251,12 @@ class VolumeStore:
         return scale  # type: ignore[return-value]
 
     def image(self, level: int = 0) -> zarr.Array:
+        """Image level ``level``. Writes through it store every chunk, all-zero ones too:
+        a missing image chunk is damage (:func:`volseg.io.read_box`), never background."""
         path = self.multiscale["datasets"][level]["path"]
-        return self.group[path]  # type: ignore[return-value]
+        array = self.group[path]
+        assert isinstance(array, zarr.Array)
+        return array.with_config({"write_empty_chunks": True})
 
     @property
     def label_names(self) -> list[str]:
