@@ -37,6 +37,12 @@ def test_images_and_labels_carry_a_crc32c_checksum_after_the_compressor(tmp_path
         assert _codecs(tmp_path / "v.zarr" / rel) == ["bytes", "blosc", "crc32c"], rel
 
 
+def test_scratch_arrays_carry_the_checksum_too() -> None:
+    from volseg.io._layout import scratch_compressors
+
+    assert [type(c).__name__ for c in scratch_compressors()] == ["BloscCodec", "Crc32cCodec"]
+
+
 def test_read_box_equals_the_array_on_a_box_across_chunks(image: zarr.Array) -> None:
     box = Box((1, 2, 1), (4, 6, 5))
     np.testing.assert_array_equal(read_box(image, box), image[box.slices])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import zarr
 
-from volseg.io import VolumeStore
+from volseg.io import VolumeStore, verify_store
 from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.runtime import Ledger
 from volseg.segment import make_segment_config, segment
@@ -118,3 +118,10 @@ def test_every_array_of_a_segmentation_output_carries_crc32c(
             ]
     assert {"0", "labels/segmentation/0", "probabilities", "uncertainty"} <= set(arrays)
     assert all(codecs[-1] == "crc32c" for codecs in arrays.values()), arrays
+    report = verify_store(out.out, progress=False)
+    assert report.ok and report.arrays == len(arrays)  # the run state is not an array
+    _flip(next((out.out / "probabilities" / "c").rglob("*/*/*/*")))
+    damaged = verify_store(out.out, progress=False).damaged
+    assert [(d.array, d.problem, d.detail) for d in damaged] == [
+        ("probabilities", "corrupt", "checksum mismatch")
+    ]
