@@ -240,6 +240,17 @@ class CheckpointHeader:
     info: ModelInfo
 
 
+def _architecture(file: Path, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The registered architecture and factory arguments a checkpoint's payload names."""
+    architecture = payload["architecture"]
+    if architecture not in available_models():
+        raise CheckpointError(
+            f"checkpoint {file} uses architecture {architecture!r}, which is not registered; "
+            f"available: {', '.join(available_models())} (register it with register_model)"
+        )
+    return architecture, dict(payload["arguments"])
+
+
 def read_checkpoint_header(path: str | os.PathLike[str]) -> CheckpointHeader:
     """Read a checkpoint's architecture, channel counts and metadata, not its model.
 
@@ -265,13 +276,7 @@ def read_checkpoint_header(path: str | os.PathLike[str]) -> CheckpointHeader:
     if not file.is_file():
         raise InputNotFoundError(f"checkpoint not found: {file} does not exist or is not a file")
     payload = _read_payload(file)
-    architecture = payload["architecture"]
-    arguments = dict(payload["arguments"])
-    if architecture not in available_models():
-        raise CheckpointError(
-            f"checkpoint {file} uses architecture {architecture!r}, which is not registered; "
-            f"available: {', '.join(available_models())} (register it with register_model)"
-        )
+    architecture, arguments = _architecture(file, payload)
     try:
         with torch.device("meta"):
             model = build_model(architecture, **arguments)
@@ -362,13 +367,7 @@ def load_checkpoint(
             f"checkpoint {file} has weights sha256 {digest} but {expected_sha256} was "
             "expected; use the checkpoint the run was started with, or drop the expected hash"
         )
-    architecture = payload["architecture"]
-    arguments = dict(payload["arguments"])
-    if architecture not in available_models():
-        raise CheckpointError(
-            f"checkpoint {file} uses architecture {architecture!r}, which is not registered; "
-            f"available: {', '.join(available_models())} (register it with register_model)"
-        )
+    architecture, arguments = _architecture(file, payload)
     try:
         model = build_model(architecture, **arguments)
     except ConfigError as exc:
