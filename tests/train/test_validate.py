@@ -17,7 +17,7 @@ from volseg.models import Checkpoint, build_model, load_checkpoint, predict_logi
 from volseg.segment import make_segment_config, resolve_run
 from volseg.testing import write_tiny_checkpoint
 from volseg.train import Normalization, SliceSet, load_store, validate
-from volseg.train._validate import P_MIN, predict_slice, validation_plan
+from volseg.train._validate import P_MIN, as_volume, predict_slice, validation_plan
 
 BOTH = frozenset({"labels", "probabilities"})
 CPU = torch.device("cpu")
@@ -89,7 +89,7 @@ def test_validation_scores_the_labels_and_probabilities_segment_gives(slice_600,
     weights = torch.tensor([0.5, 1.0, 2.0])
 
     plan = validation_plan(ckpt.model, (1, *image.shape), norm, device="cpu", logit_offsets=offsets)
-    pred, probs = predict_slice(BlockPredictor(ckpt.model, plan), image)
+    pred, probs = predict_slice(BlockPredictor(ckpt.model, plan), *as_volume(image))
     np.testing.assert_array_equal(pred, ref_labels[0])
     np.testing.assert_array_equal(probs, ref_probs[:, 0])
 
@@ -108,7 +108,9 @@ def test_validation_scores_the_labels_and_probabilities_segment_gives(slice_600,
         logits = predict_logits(ckpt.model.eval(), x[None, None])[0] + offsets[:, None, None]
     assert (logits.argmax(0).numpy() != ref_labels[0]).sum() > 0
     plain = replace(plan, logit_offsets=None)
-    assert (predict_slice(BlockPredictor(ckpt.model, plain), image)[0] != pred).sum() > 0
+    assert (
+        predict_slice(BlockPredictor(ckpt.model, plain), *as_volume(image))[0] != pred
+    ).sum() > 0
 
 
 def test_25d_validation_images_are_predicted_from_their_neighbouring_slices(tiny_store, tmp_path):
@@ -129,7 +131,7 @@ def test_25d_validation_images_are_predicted_from_their_neighbouring_slices(tiny
     assert plan == replace(_segment_plan(ckpt, tiny_store.path, tmp_path), volume_shape=shape)
     predictor = BlockPredictor(model, plan)
     for z, image in zip(zs, data.images, strict=True):
-        pred, probs = predict_slice(predictor, image)
+        pred, probs = predict_slice(predictor, *as_volume(image))
         np.testing.assert_array_equal(probs, ref_probs[:, z])
         np.testing.assert_array_equal(pred, ref_labels[z])
     v = validate(model, data, norm, weights=None, device=CPU)

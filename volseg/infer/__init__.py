@@ -28,7 +28,6 @@ Examples
 """
 
 from volseg.infer._blend import ProbabilityDtype
-from volseg.infer._device import autocast, resolve_device
 from volseg.infer._disagreement import (
     predict_volume,
     single_pass_tile,
@@ -48,6 +47,7 @@ from volseg.infer._tile_cache import (
     tile_cache_path,
 )
 from volseg.infer._worker import worker_predictor
+from volseg.models import autocast, resolve_device
 
 __all__ = [
     "CACHE_ENV",

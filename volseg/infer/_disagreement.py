@@ -11,9 +11,9 @@ from torch import nn
 
 from volseg.errors import InputError
 from volseg.geometry import Box
-from volseg.infer._device import resolve_device
 from volseg.infer._plan import InferencePlan
 from volseg.infer._predictor import BlockPredictor
+from volseg.models import resolve_device
 from volseg.tiling import WindowKind, derive_context
 
 __all__ = ["predict_volume", "single_pass_tile", "tiling_disagreement"]

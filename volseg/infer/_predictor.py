@@ -13,10 +13,9 @@ from torch import nn
 from volseg.errors import ConfigError, GeometryError, InputError
 from volseg.geometry import Box
 from volseg.infer._blend import Accumulator, decide, offset_scale, quantize
-from volseg.infer._device import autocast, resolve_device
 from volseg.infer._plan import InferencePlan
 from volseg.infer._result import BlockOutputs, BlockResult, BlockStats
-from volseg.models import fuse_for_inference, predict_logits
+from volseg.models import autocast, fuse_for_inference, predict_logits, resolve_device
 from volseg.tiling import blend_window, tile_input_indices
 
 __all__ = ["BlockPredictor", "prepare_model"]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import zarr
 
-from volseg.errors import ConfigError, CorruptChunkError, MissingChunkError
+from volseg.errors import ConfigError
 from volseg.geometry import Block
 from volseg.infer import worker_predictor
 from volseg.io import VolumeStore, build_pyramid, provenance, read_box
@@ -52,10 +52,8 @@ class SegmentBlock:
         predictor = worker_predictor(run.checkpoint, run.weights_sha256, run.plan)
         image = zarr.open_array(Path(run.volume) / "0", mode="r")
         region = predictor.read_region(block.box)
-        try:
-            data = read_box(image, region, fill_missing=run.fill_missing)
-        except (CorruptChunkError, MissingChunkError) as exc:
-            raise type(exc)(f"{block.name}: {exc}") from exc
+        # A damaged or missing chunk fails the block; the run's summary names the block.
+        data = read_box(image, region, fill_missing=run.fill_missing)
         result = predictor.predict(block.box, data, region)
         out = zarr.open_group(self.out, mode="r+")
         _array(out, f"labels/{SEGMENTATION}/0")[block.box.slices] = result.labels

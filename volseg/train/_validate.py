@@ -102,10 +102,11 @@ def validation_plan(
     )
 
 
-def predict_slice(predictor: BlockPredictor, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def predict_slice(
+    predictor: BlockPredictor, volume: np.ndarray, block: Box
+) -> tuple[np.ndarray, np.ndarray]:
     """Labels ``(H, W)`` uint8 and blended probabilities ``(K, H, W)`` float16 of one
-    validation image, predicted as its slice of :func:`as_volume`."""
-    volume, block = as_volume(image)
+    validation image, predicted as the slice ``block`` of its :func:`as_volume`."""
     data_box = Box.from_shape(volume.shape)
     result = predictor.predict(block, volume, data_box)
     assert result.probabilities is not None
@@ -178,7 +179,7 @@ def validate(
                 block=block,
             )
             predictors[shape] = BlockPredictor(model, plan)
-        pred, probs = predict_slice(predictors[shape], image)
+        pred, probs = predict_slice(predictors[shape], volume, block)
         p = torch.from_numpy(probs.astype(np.float32)).clamp_min(P_MIN)
         target = torch.from_numpy(label.astype(np.int64))
         losses.append(float(F.nll_loss(p.log()[None], target[None], weight=w)))
