@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from volseg.errors import ConfigError
 from volseg.study._config import StudyConfig
-from volseg.study._execute import Executed, StudyResult, execute_runs, study_lock
+from volseg.study._execute import StudyResult, execute_runs, study_lock
 from volseg.study._plan import StudyRun, plan_study, study_layout
 from volseg.study._task import RunTask
 from volseg.study._testset import check_held_out, prepare_test
@@ -113,21 +113,17 @@ def run_crop_study(
     with study_lock(out, lambda: prepare_study(config, progress=progress)) as prepared:
         runs, task, layout = prepared
 
-        def finish(executed: Executed) -> StudyResult:
-            result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
-            if executed.records:
-                from volseg.study._report import write_study_report  # matplotlib: reporting
+        def report(result: StudyResult, test: Path) -> tuple[dict[str, Path], str]:
+            from volseg.study._report import write_study_report  # matplotlib: reporting only
 
-                test = Path(task.test_store)
-                result.files, result.answer = write_study_report(config, result, test)
-            return result
+            return write_study_report(config, result, test)
 
         return execute_runs(
             config,
             [runs],
             task,
             layout,
-            finish=finish,
+            report=report,
             progress=progress,
             overwrite=overwrite,
             client=client,

@@ -35,16 +35,6 @@ class Execution:
 
 
 @dataclass
-class Executed:
-    """The finished runs' records (plan order), the runs that failed (key: error) and what
-    the runner did (None when every run was already done)."""
-
-    records: list[dict[str, Any]]
-    failed: dict[str, str]
-    summary: RunSummary | None
-
-
-@dataclass
 class StudyResult:
     """How a study ended: the runs planned, their records (finished runs only), the runs
     that failed (key: error), what the runner did, the report's files and the answer."""
@@ -60,6 +50,10 @@ class StudyResult:
     @property
     def ok(self) -> bool:
         return not self.failed and len(self.records) == len(self.runs)
+
+
+#: Writes a study's report from its result and test store: (files by name, the answer).
+Report = Callable[[StudyResult, Path], tuple[dict[str, Path], str]]
 
 
 def _combine(summaries: list[RunSummary]) -> RunSummary | None:
@@ -97,13 +91,14 @@ def execute_runs(
     task: RunTask,
     layout: dict[str, Any],
     *,
-    finish: Callable[[Executed], T],
+    report: Report,
     progress: bool = True,
     overwrite: bool = False,
     client: Client | None = None,
-) -> T:
+) -> StudyResult:
     """Run every run of ``config`` not yet done, phase after phase, into ``config.out`` (its
-    resolved config as ``study.yaml``), then ``finish(executed)`` (the report). Call it
+    resolved config as ``study.yaml``), then, when any run finished, ``report(result, test
+    store)`` (its files and the answer go into the result). Call it
     holding the study's lock (:func:`study_lock`). A run is done when its record is written
     and the ledger marks it; the ledger refuses a changed ``layout`` (naming the keys) unless
     ``overwrite`` resets it. A failing run is retried ``execution.retries`` times, then
@@ -157,4 +152,7 @@ def execute_runs(
     summary = _combine(summaries)
     failed = {by_id[i].key: e for i, e in (summary.failed if summary else {}).items()}
     records = [rec for r in runs if r.id in done and (rec := read_result(r)) is not None]
-    return finish(Executed(records, failed, summary))
+    result = StudyResult(out, runs, records, failed, summary)
+    if records:
+        result.files, result.answer = report(result, Path(task.test_store))
+    return result

@@ -17,7 +17,7 @@ from volseg.errors import ConfigError
 from volseg.io import GROUND_TRUTH, VolumeStore
 from volseg.models import FreezePreset, build_model, frozen_modules
 from volseg.study._config import EXECUTION, StudyBase, absolute_data, make_train_config
-from volseg.study._execute import Executed, StudyResult, execute_runs, study_lock
+from volseg.study._execute import StudyResult, execute_runs, study_lock
 from volseg.study._plan import Recipe, StudyRun, data_layout, recipe_layout, steps_budget
 from volseg.study._task import RunTask
 from volseg.study._testset import TestSet, check_held_out, prepare_test, write_test_store
@@ -274,23 +274,20 @@ def run_input_study(
     # the lock is held from the first file written (the test stores) to the report
     with study_lock(out, lambda: prepare_inputs(config, progress=progress)) as prepared:
         phases, task, layout = prepared
-        runs = [r for phase in phases for r in phase]
 
-        def finish(executed: Executed) -> StudyResult:
-            result = StudyResult(out, runs, executed.records, executed.failed, executed.summary)
-            if executed.records:
-                from volseg.study._inputs_report import write_inputs_report
+        def report(result: StudyResult, test: Path) -> tuple[dict[str, Path], str]:
+            from volseg.study._inputs_report import (
+                write_inputs_report,  # matplotlib: reporting only
+            )
 
-                test = Path(task.test_store)
-                result.files, result.answer = write_inputs_report(config, result, test)
-            return result
+            return write_inputs_report(config, result, test)
 
         return execute_runs(
             config,
             phases,
             task,
             layout,
-            finish=finish,
+            report=report,
             progress=progress,
             overwrite=overwrite,
             client=client,
