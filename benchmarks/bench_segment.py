@@ -36,98 +36,13 @@ import numpy as np
 import torch
 import zarr
 from _common import RESULTS, machine, now, write_results
+from _reference import Reference, field_of_view
 
 from volseg.infer import resolve_device
-from volseg.models import build_model, fuse_for_inference, load_checkpoint, save_checkpoint
+from volseg.models import build_model, fuse_for_inference, save_checkpoint
 from volseg.phantom import PhantomConfig, generate_phantom
 from volseg.runtime import connect
 from volseg.segment import PREFETCH, make_segment_config, segment
-
-
-def _gaussian(tile: int) -> np.ndarray:
-    """MONAI's gaussian importance map (σ = 0.125 × tile), the window volseg uses too."""
-    r = np.arange(tile, dtype=np.float64) - (tile - 1) / 2
-    g = np.exp(-0.5 * (r / (0.125 * tile)) ** 2)
-    w = np.outer(g, g)
-    return (w / w.max()).astype(np.float32)
-
-
-def _starts(n: int, tile: int, step: int) -> list[int]:
-    """Tile starts covering ``n`` px, the last one flush with the end (as MONAI)."""
-    starts = list(range(0, max(n - tile, 0) + 1, step))
-    if starts[-1] + tile < n:
-        starts.append(n - tile)
-    return starts
-
-
-class Reference:
-    """Slice-by-slice references with the checkpoint's normalization and logit offsets."""
-
-    def __init__(
-        self, ckpt_path: Path, tile: int, overlap: int, batch: int, device: str = "cpu"
-    ) -> None:
-        ckpt = load_checkpoint(ckpt_path)
-        norm = ckpt.metadata["normalization"]
-        self.mean, self.std = float(norm["mean"]), float(norm["std"])
-        offsets = ckpt.metadata.get("logit_offsets")
-        self.offsets = None if offsets is None else np.asarray(offsets, np.float32)
-        self.device = torch.device(device)
-        self.model = ckpt.model.eval().to(self.device)
-        self.tile, self.overlap, self.batch = tile, overlap, batch
-
-    def _decide(self, probs: np.ndarray) -> np.ndarray:
-        if self.offsets is None:
-            return probs.argmax(0).astype(np.uint8)
-        with np.errstate(divide="ignore"):
-            scores = np.log(probs) + self.offsets[:, None, None]
-        return scores.argmax(0).astype(np.uint8)
-
-    def _normalized(self, image: np.ndarray) -> np.ndarray:
-        return (image.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
-
-    def naive(self, image: np.ndarray) -> np.ndarray:
-        """One tile at a time, numpy blending: the obvious implementation."""
-        x = self._normalized(image)
-        ny, nx = x.shape
-        t, step = self.tile, self.tile - self.overlap
-        w = _gaussian(t)
-        acc: np.ndarray | None = None
-        wsum = np.zeros((ny, nx), np.float32)
-        with torch.inference_mode():
-            for y0 in _starts(ny, t, step):
-                for x0 in _starts(nx, t, step):
-                    inp = torch.from_numpy(np.ascontiguousarray(x[y0 : y0 + t, x0 : x0 + t]))
-                    logits = self.model(inp[None, None].to(self.device))
-                    p = torch.softmax(logits, 1)[0].cpu().numpy()
-                    if acc is None:
-                        acc = np.zeros((p.shape[0], ny, nx), np.float32)
-                    acc[:, y0 : y0 + t, x0 : x0 + t] += p * w
-                    wsum[y0 : y0 + t, x0 : x0 + t] += w
-        assert acc is not None
-        return self._decide(acc / wsum)
-
-    def monai(
-        self, image: np.ndarray, model: torch.nn.Module, channels_last: bool, batch: int
-    ) -> np.ndarray:
-        from monai.inferers import sliding_window_inference
-
-        def predictor(t: torch.Tensor) -> torch.Tensor:
-            if channels_last:
-                t = t.contiguous(memory_format=torch.channels_last)
-            return torch.softmax(model(t), 1)
-
-        x = torch.from_numpy(self._normalized(image))[None, None].to(self.device)
-        with torch.inference_mode():
-            p = sliding_window_inference(
-                x,
-                roi_size=(self.tile, self.tile),
-                sw_batch_size=batch,
-                predictor=predictor,
-                overlap=self.overlap / self.tile,
-                mode="gaussian",
-                sigma_scale=0.125,
-            )
-        return self._decide(p[0].cpu().numpy())
 
 
 def _loop(volume: Path, out: Path, fn: Callable[[np.ndarray], np.ndarray]) -> float:
@@ -193,14 +108,6 @@ def _phantom(path: Path, shape: tuple[int, ...]) -> None:
     )
 
 
-def _fov(shape: tuple[int, ...]) -> np.ndarray:
-    """The phantom's circular field of view (diameter: the smaller slice side)."""
-    ny, nx = shape[-2:]
-    yy, xx = np.ogrid[:ny, :nx]
-    r = min(ny, nx) / 2
-    return (yy - (ny - 1) / 2) ** 2 + (xx - (nx - 1) / 2) ** 2 <= r * r
-
-
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     device = "cuda" if resolve_device(args.device).type == "cuda" else "cpu"
     threads = args.threads
@@ -226,7 +133,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     labels["volseg_whole_call"] = zarr.open_array(work / "volseg_whole.zarr/labels/segmentation/0")[
         :
     ]
-    ref = Reference(Path(model), tile, overlap, batch, device)
+    ref = Reference.from_checkpoint(Path(model), tile, overlap, device)
     fast = fuse_for_inference(ref.model).to(memory_format=torch.channels_last)
     runs = {
         "naive": ref.naive,
@@ -242,7 +149,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for name, fn in runs.items():
         seconds[name] = _loop(volume, work / f"{name}.zarr", fn)
         labels[name] = zarr.open_array(work / f"{name}.zarr")[:]
-    fov = np.broadcast_to(_fov(shape), shape)
+    fov = np.broadcast_to(field_of_view(shape), shape)
     throughput = {
         name: {
             "seconds": round(s, 3),

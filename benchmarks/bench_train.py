@@ -10,6 +10,7 @@ Writes ``results/train_cpu.json`` + ``.md`` (and ``train_cuda.json`` + ``.md``):
 
     python benchmarks/bench_train.py            # 224 x 224 crops
     python benchmarks/bench_train.py --smoke    # tiny, for CI (results to a temp dir)
+    python benchmarks/bench_train.py --device cuda --batch 32 --out RESULTS   # the GPU alone
 """
 
 from __future__ import annotations
@@ -150,7 +151,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per case")
     parser.add_argument("--iters", type=int, default=7, help="timed steps per case")
     parser.add_argument("--out", type=Path, default=None, help="results folder")
-    parser.add_argument("--cpu-only", action="store_true", help="skip CUDA even if present")
+    parser.add_argument(
+        "--device", choices=("all", "cpu", "cuda"), default="all", help="all: CPU, then CUDA"
+    )
+    parser.add_argument("--batch", type=int, default=None, help="crops per step, every model")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     if args.smoke:
@@ -160,8 +164,10 @@ def main() -> None:
     else:
         out = args.out or RESULTS
         crop, warmup, iters, cases = args.crop, args.warmup, args.iters, CASES
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available() and not args.cpu_only:
+    if args.batch is not None:
+        cases = tuple((name, args.batch) for name, _ in cases)
+    devices = [torch.device("cpu")] if args.device in ("all", "cpu") else []
+    if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
         devices.append(torch.device("cuda"))
     for device in devices:
         print(table(run(device, crop, warmup, iters, out, cases)))

@@ -103,15 +103,34 @@ def test_classify_benchmark_smoke(smoke_benchmark, tmp_path):
     assert "| oracle: classifier on true foreground |" in (tmp_path / "classify.md").read_text()
 
 
-def test_gpu_baseline_smoke(smoke_benchmark):
-    result = smoke_benchmark("gpu_baseline.py", "gpu_baseline.json")
-    assert result["device"] == "cpu" and result["shape"] == [2, 256, 192]
-    cases = {c["model"]: c for c in result["cases"]}
-    assert set(cases) == {"segnet-lite", "segnet"}
-    for c in cases.values():
-        model = build_model(c["model"], in_channels=1, num_classes=3)
-        assert c["parameters"] == sum(p.numel() for p in model.parameters())
-        assert c["tiles_per_slice"] == 1.0  # one 512 px tile holds a 256 x 192 slice
-        assert c["pipeline_over_network"] == pytest.approx(
-            c["pipeline_s_per_slice"] / c["network_only_s_per_slice"], rel=0.02
+def test_gpu_slice_benchmark_smoke(smoke_benchmark):
+    result = smoke_benchmark("bench_gpu.py", "gpu_slice.json")
+    assert result["device"] == "cpu" and result["shape"] == [2, 576, 544]
+    (case,) = result["cases"]
+    model = build_model(case["model"], in_channels=1, num_classes=3)
+    assert case["parameters"] == sum(p.numel() for p in model.parameters())
+    variants = {v["variant"]: v for v in case["variants"]}
+    assert set(variants) == {"eager", "cudnn_benchmark"}
+    for v in variants.values():
+        assert v["precision"] == "fp32"
+        assert v["pipeline_over_network"] == pytest.approx(
+            v["pipeline_ms_per_slice"] / v["network_ms_per_slice"], rel=0.02
         )
+    # MONAI and the naive loop run the predictor's model, window and tiling: same labels
+    assert min(case["agreement_in_fov"].values()) >= 0.999
+    refs = case["references_ms_per_slice"]
+    assert case["vs_monai"] == pytest.approx(
+        min(refs["monai"], refs["monai_batch1"]) / variants["eager"]["pipeline_ms_per_slice"],
+        rel=0.01,
+    )
+
+
+def test_gpu_segment_benchmark_smoke(smoke_benchmark):
+    result = smoke_benchmark("bench_gpu_segment.py", "gpu_segment.json")
+    entry = result["models"]["segnet-lite"]
+    assert "error" not in entry, entry.get("error")
+    assert entry["training"]["crops_per_s_whole_call"] > 0
+    runs = entry["segment"]
+    assert runs["short"]["summary"]["ok"] and runs["long"]["summary"]["ok"]
+    # the same plan on the same device: the segment run's labels are the in-process ones
+    assert entry["agreement_with_cpu"]["gpu_bf16_segment_run"] == 1.0

@@ -15,9 +15,11 @@ from volseg.tiling._grid import WindowKind
 
 __all__ = [
     "DEFAULT_OVERLAP",
+    "DEFAULT_PRECISION",
     "DEFAULT_SKIP",
     "DEFAULT_WINDOW",
     "DeviceChoice",
+    "Precision",
     "ProbabilityDtype",
     "SkipPolicy",
 ]
@@ -26,6 +28,10 @@ __all__ = [
 DeviceChoice = Literal["auto", Device]
 #: Tiles the predictor does not run: ``"empty"`` skips tiles whose input is one constant value.
 SkipPolicy = Literal["none", "empty"]
+#: Arithmetic of the forward pass: ``"auto"`` is bf16 autocast on CUDA and float32 on the
+#: CPU; ``"fp16"`` autocasts to float16 on CUDA; ``"fp32"`` is float32 everywhere (TF32
+#: off on CUDA, so GPU labels match CPU labels most closely, at a few times the GPU time).
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
 #: How class probabilities are stored: float16, or uint8 (``round(p * 255)``).
 ProbabilityDtype = Literal["float16", "uint8"]
 
@@ -33,6 +39,8 @@ ProbabilityDtype = Literal["float16", "uint8"]
 # the best checkpoint is chosen by what ships.
 #: Tile overlap, a fraction of the tile.
 DEFAULT_OVERLAP = 0.25
+#: Forward-pass arithmetic.
+DEFAULT_PRECISION: Precision = "auto"
 #: Blending window.
 DEFAULT_WINDOW: WindowKind = "gaussian"
 #: Tiles not run.

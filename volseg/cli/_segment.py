@@ -64,6 +64,13 @@ def segment(
         ),
     ] = "empty",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Forward-pass arithmetic: auto (bf16 on CUDA, float32 on the CPU), bf16, "
+            "fp16 or fp32 (CUDA labels closest to CPU labels, slower)."
+        ),
+    ] = "auto",
     ignore_voxel_size: Annotated[
         bool,
         typer.Option(
@@ -110,6 +117,7 @@ def segment(
         "uncertainty": uncertainty,
         "skip": skip,
         "device": device,
+        "precision": precision,
         "ignore_voxel_size": ignore_voxel_size,
         "scheduler": scheduler,
         "workers": workers,

@@ -11,12 +11,12 @@ from typing import Any, get_args
 
 from torch import nn
 
-from volseg._options import DEFAULT_OVERLAP, DEFAULT_WINDOW, SkipPolicy
+from volseg._options import DEFAULT_OVERLAP, DEFAULT_WINDOW, Precision, SkipPolicy
 from volseg.errors import ConfigError
 from volseg.geometry import Box
 from volseg.infer._blend import ProbabilityDtype
 from volseg.infer._result import Output
-from volseg.models import Checkpoint
+from volseg.models import Checkpoint, resolve_precision
 from volseg.tiling import (
     TileGrid,
     WindowKind,
@@ -77,6 +77,9 @@ class InferencePlan:
         Storage of the probabilities output.
     in_channels : int, default 1
         The model's input channels: neighbouring slices of 2.5D input (the z halo).
+    precision : {"auto", "bf16", "fp16", "fp32"}, default "auto"
+        Arithmetic of the forward pass, stored resolved: ``"auto"`` becomes ``"bf16"`` on
+        CUDA and ``"fp32"`` on the CPU (:func:`volseg.models.resolve_precision`).
     """
 
     volume_shape: tuple[int, int, int]
@@ -92,6 +95,7 @@ class InferencePlan:
     skip: SkipPolicy = "none"
     probability_dtype: ProbabilityDtype = "float16"
     in_channels: int = 1
+    precision: Precision = "auto"
 
     def __post_init__(self) -> None:
         shape = tuple(self.volume_shape)
@@ -111,6 +115,7 @@ class InferencePlan:
         _check_choice("device", self.device, Device)
         _check_choice("skip", self.skip, SkipPolicy)
         _check_choice("probability_dtype", self.probability_dtype, ProbabilityDtype)
+        object.__setattr__(self, "precision", resolve_precision(self.precision, self.device))
         mean, std = (float(v) for v in self.normalization)
         if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
             raise ConfigError(
@@ -199,6 +204,7 @@ class InferencePlan:
         outputs: frozenset[Output] = frozenset({"labels"}),
         skip: SkipPolicy = "none",
         probability_dtype: ProbabilityDtype = "float16",
+        precision: Precision = "auto",
     ) -> InferencePlan:
         """The one place where a prediction's numbers are derived; what is given is kept.
 
@@ -243,6 +249,7 @@ class InferencePlan:
             skip=skip,
             probability_dtype=probability_dtype,
             in_channels=int(getattr(model, "in_channels", 1)),
+            precision=precision,
         )
 
     # ------------------------------------------------------------------- JSON

@@ -163,6 +163,7 @@ class BlockPredictor:
         self._batch = torch.zeros(self._shape, dtype=torch.float32, device=self.device)
         self._batch = self._batch.contiguous(memory_format=torch.channels_last)
         self._staging: _Staging | None = None
+        self._downloads: list[tuple[int, torch.Tensor]] = []  # (block slice, labels on device)
         self._lock = threading.Lock()
 
     @property
@@ -187,7 +188,7 @@ class BlockPredictor:
         if n < batch.shape[0]:
             batch[n:].zero_()  # blank filler: every pass has the same shape
         c, t = self.plan.context, self.plan.tile
-        with torch.inference_mode(), autocast(self.device):
+        with torch.inference_mode(), autocast(self.device, self.plan.precision):
             logits = predict_logits(self.model, batch)
         logits = logits[:n, :, c : c + t, c : c + t].float()
         # One tile at a time: the same shape, hence the same float ops, for every tile.
@@ -316,15 +317,20 @@ class BlockPredictor:
                     flush(slots)
         flush(slots)
         self._decide(acc, out, current)
+        for z, labels in self._downloads:  # the device has run ahead; one wait, at the end
+            out.labels[z] = labels.cpu().numpy()
+        self._downloads.clear()
         stats = BlockStats(run, skipped, passes, padded, time.perf_counter() - t0)
         return BlockResult(block, out.labels, out.probabilities, out.uncertainty, stats)
 
     def _decide(self, acc: Accumulator, out: BlockOutputs, z: int) -> None:
         """Labels (and the optional outputs) of block slice ``z`` from its blended sums;
-        only these cross to the host."""
+        only these cross to the host. Labels stay on the device until the block ends, so
+        the host never waits for the device mid-block and gathers the next batch while the
+        device computes; the optional outputs (large) come back slice by slice."""
         probs = acc.probabilities()
         labels = decide(probs, self.scale)
-        out.labels[z] = labels.cpu().numpy()
+        self._downloads.append((z, labels))
         if out.uncertainty is not None:
             u = acc.disagreement(probs, labels).to(torch.float16)
             out.uncertainty[z] = u.cpu().numpy()

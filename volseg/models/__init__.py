@@ -16,7 +16,7 @@ from volseg.models._checkpoint import (
     read_checkpoint_header,
     save_checkpoint,
 )
-from volseg.models._device import DeviceChoice, autocast, resolve_device
+from volseg.models._device import DeviceChoice, autocast, resolve_device, resolve_precision
 from volseg.models._freeze import (
     Freeze,
     FreezePreset,
@@ -63,6 +63,7 @@ __all__ = [
     "read_checkpoint_header",
     "register_model",
     "resolve_device",
+    "resolve_precision",
     "save_checkpoint",
     "segnet",
     "trainable_parameters",

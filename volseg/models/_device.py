@@ -7,11 +7,11 @@ from typing import get_args
 
 import torch
 
-from volseg._options import DeviceChoice
+from volseg._options import DeviceChoice, Precision
 from volseg.errors import ConfigError
 from volseg.tiling import Device
 
-__all__ = ["autocast", "resolve_device"]
+__all__ = ["autocast", "resolve_device", "resolve_precision"]
 
 
 def resolve_device(device: DeviceChoice | str | torch.device) -> torch.device:
@@ -38,8 +38,47 @@ def resolve_device(device: DeviceChoice | str | torch.device) -> torch.device:
     return dev
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager[object]:
-    """bf16 autocast on CUDA; nothing on CPU (fp32 is faster and exact there)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+_AUTOCAST = {"auto": torch.bfloat16, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: Precision | str, device: str) -> Precision:
+    """The concrete precision of ``precision`` on a ``device`` type: ``"auto"`` is
+    ``"bf16"`` on CUDA and ``"fp32"`` on the CPU.
+
+    Raises
+    ------
+    ConfigError
+        An unknown precision, or bf16/fp16 asked for on the CPU (float32 is faster there).
+    """
+    if precision not in get_args(Precision):
+        raise ConfigError(
+            f"precision must be one of {', '.join(map(repr, get_args(Precision)))}, "
+            f"got {precision!r}"
+        )
+    if precision == "auto":
+        return "bf16" if device == "cuda" else "fp32"
+    if device != "cuda" and precision != "fp32":
+        raise ConfigError(
+            f"precision {precision!r} needs CUDA; on the CPU volseg computes in float32 "
+            "(use precision 'auto' or 'fp32')"
+        )
+    return precision  # type: ignore[return-value]
+
+
+def autocast(
+    device: torch.device, precision: Precision = "auto"
+) -> contextlib.AbstractContextManager[object]:
+    """The arithmetic of a forward pass on ``device``: bf16 autocast on CUDA by default
+    (fp16 with ``"fp16"``; float32 with TF32 off with ``"fp32"``); nothing on the CPU
+    (float32 is faster and exact there)."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    if precision == "fp32":
+        cudnn = torch.backends.cudnn
+        return cudnn.flags(
+            enabled=True,
+            benchmark=cudnn.benchmark,
+            deterministic=cudnn.deterministic,
+            allow_tf32=False,
+        )
+    return torch.autocast("cuda", dtype=_AUTOCAST[precision])

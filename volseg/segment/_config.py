@@ -8,9 +8,11 @@ from pydantic import ConfigDict, Field, field_validator
 
 from volseg._options import (
     DEFAULT_OVERLAP,
+    DEFAULT_PRECISION,
     DEFAULT_SKIP,
     DEFAULT_WINDOW,
     DeviceChoice,
+    Precision,
     ProbabilityDtype,
     SkipPolicy,
 )
@@ -46,6 +48,8 @@ class SegmentConfig(FrozenConfig):
     #: Segment a volume whose voxel size is far from the checkpoint's (recorded).
     ignore_voxel_size: bool = False
     device: DeviceChoice = "auto"
+    #: Forward-pass arithmetic: bf16 on CUDA, float32 on the CPU by default (recorded).
+    precision: Precision = DEFAULT_PRECISION
     scheduler: str | None = None
     workers: int | None = Field(None, ge=1)
     threads_per_worker: int | None = Field(None, ge=1)

@@ -172,6 +172,7 @@ def resolve_run(
         outputs=_outputs(config),
         skip=config.skip,
         probability_dtype=config.probabilities or "float16",
+        precision=config.precision,
     )
     run = ResolvedRun(
         volume=str(volume.path.resolve()),
