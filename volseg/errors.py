@@ -8,6 +8,7 @@ block, axis) and say how to fix it.
 from __future__ import annotations
 
 __all__ = [
+    "BlocksFailedError",
     "CheckpointError",
     "ClassifierError",
     "ClusterConnectionError",
@@ -105,3 +106,8 @@ class RunStateExistsError(StoreExistsError):
 
 class ClusterConnectionError(VolsegError, ConnectionError):
     """The dask scheduler cannot be reached, or was lost during a run."""
+
+
+class BlocksFailedError(VolsegError, RuntimeError):
+    """Blocks of a job failed for good (a damaged input chunk, an error in the block), so
+    the job cannot finish; the message names the chunks and the blocks."""

@@ -26,7 +26,7 @@ from volseg.classify._objects import PLACEMENT
 from volseg.classify._options import ObjectOptions, object_class_ids, open_segmentation
 from volseg.classify._write import ClassifyBlock, write_lookup
 from volseg.errors import ClassifierError, ConfigError, StoreExistsError
-from volseg.io import VolumeStore, build_pyramid, provenance
+from volseg.io import VolumeStore, build_pyramid, provenance, strict_labels
 from volseg.reconstruct import id_dtype
 from volseg.reconstruct._output import (
     OBJECTS_CSV,
@@ -242,7 +242,7 @@ def classify(
                 store, INSTANCES, dtype=id_dtype(n_final), meta={**config, "n_objects": n_final}
             )
         task = ClassifyBlock(
-            components=measured.components,
+            components=strict_labels(measured.components),
             classified=store.labels(CLASSIFIED),
             objects=store.labels(INSTANCES),
             lookup=str(lookup),

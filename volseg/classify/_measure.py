@@ -25,7 +25,7 @@ from volseg.classify._options import (
     vote_id,
 )
 from volseg.geometry import Block, Box
-from volseg.io import VolumeStore
+from volseg.io import StrictArray, VolumeStore, as_strict, strict_image, strict_labels
 from volseg.io._layout import scratch_compressors
 from volseg.reconstruct import find_components, id_dtype, write_components
 from volseg.reconstruct._components import map_pass
@@ -71,7 +71,7 @@ def measure_objects(
     client: Client,
     block_shape: Sequence[int] | None = None,
     options: ObjectOptions = DEFAULT_OPTIONS,
-    truth: zarr.Array | None = None,
+    truth: zarr.Array | StrictArray | None = None,
     truth_ids: Sequence[int] = (),
     annotated: Sequence[int] | None = None,
     progress: bool = True,
@@ -106,16 +106,17 @@ def measure_objects(
         overwrite=True,
     )
     write_components(found, ids, client=client, keep=keep, progress=progress)
+    # strict reads: a damaged chunk fails the groups that need it, naming its key
     task = ObjectTask(
-        components=ids,
-        image=volume.image(0),
+        components=strict_labels(ids),
+        image=strict_image(volume.image(0)),
         voxel_size=vs,
         work=str(work),
         options=options,
-        truth=truth,
+        truth=None if truth is None else as_strict(truth, "labels"),
         truth_ids=tuple(int(t) for t in truth_ids),
         annotated=None if annotated is None else tuple(int(a) for a in annotated),
-        labels=class_labels,
+        labels=strict_labels(class_labels),
         vote=vote_id(volume, labels, classes),
     )
     moments = found.moments.take(keep)

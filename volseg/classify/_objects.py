@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import zarr
 from scipy import ndimage as ndi
 
 from volseg._files import write_atomically
@@ -24,6 +23,7 @@ from volseg.classify._features import piece_features
 from volseg.classify._options import ObjectOptions
 from volseg.classify._split import object_distance, split_object
 from volseg.geometry import Block, Box
+from volseg.io import StrictArray
 from volseg.reconstruct._sampling import read_sampled_mask
 
 __all__ = ["GROUP_VOXELS", "PLACEMENT", "ObjectPieces", "ObjectTask", "piece_map_path"]
@@ -99,7 +99,7 @@ def _placement(
     return out
 
 
-def _sampled(array: zarr.Array, box: Box, factor: tuple[int, int, int]) -> npt.NDArray[Any]:
+def _sampled(array: Any, box: Box, factor: tuple[int, int, int]) -> npt.NDArray[Any]:
     """``array`` over ``box`` at the first voxel of each coarse voxel (all voxels at factor
     1): the coarse grid of :func:`read_sampled_mask`."""
     return np.asarray(
@@ -132,21 +132,23 @@ GROUP_VOXELS = 2**24
 
 @dataclass(frozen=True)
 class ObjectTask:
-    """Cut and measure a group of objects (a dask task; small and picklable).
+    """Cut and measure a group of objects (a dask task; small and picklable). Its arrays
+    are read strictly (:class:`~volseg.io.StrictArray`): a damaged chunk is an error
+    naming its key.
 
     ``truth``/``truth_ids``: ground-truth class labels and the values to count (background
     first); ``annotated``: the annotated slices (None: every slice).
     """
 
-    components: zarr.Array
-    image: zarr.Array
+    components: StrictArray
+    image: StrictArray
     voxel_size: tuple[float, float, float]
     work: str
     options: ObjectOptions = field(default_factory=ObjectOptions)
-    truth: zarr.Array | None = None
+    truth: StrictArray | None = None
     truth_ids: tuple[int, ...] = ()
     annotated: tuple[int, ...] | None = None
-    labels: zarr.Array | None = None
+    labels: StrictArray | None = None
     vote: int | None = None
 
     def __call__(self, block: Block, objects: Sequence[tuple[int, Box]]) -> list[ObjectPieces]:

@@ -10,7 +10,7 @@ import pandas as pd
 import trimesh
 
 from volseg.classify._apply import CLASSIFIED, INSTANCES
-from volseg.io import VolumeStore, derived_store, provenance
+from volseg.io import VolumeStore, derived_store, provenance, strict_labels
 from volseg.io._layout import PALETTE
 from volseg.reconstruct import export_objects
 from volseg.viz import render_meshes
@@ -54,7 +54,7 @@ def render_classified(
     :func:`volseg.viz.render_meshes`."""
     objects = VolumeStore.open(store)
     export = export_objects(
-        objects.labels(INSTANCES),
+        strict_labels(objects.labels(INSTANCES)),
         table,
         meshes_dir,
         voxel_size=objects.voxel_size,
@@ -97,7 +97,7 @@ def object_accuracy(store: str | Path, table: pd.DataFrame, truth: np.ndarray) -
     ``truth``, class labels whose values follow ``labels/classified`` (0 background, then
     the classes), of the volume's shape (in memory)."""
     names = VolumeStore.open(store).classes(CLASSIFIED)
-    ids = np.asarray(VolumeStore.open(store).labels(INSTANCES)[:]).astype(np.int64)
+    ids = strict_labels(VolumeStore.open(store).labels(INSTANCES))[:].astype(np.int64)
     counts = np.zeros((len(table) + 1, len(names)), np.int64)
     np.add.at(counts, (ids.ravel(), np.asarray(truth).astype(np.int64).ravel()), 1)
     majority = counts[1:, 1:].argmax(axis=1)
@@ -116,7 +116,7 @@ def foreground_store(
     network's (the image is hard-linked; the labels are written slab by slab)."""
     volume = VolumeStore.open(truth)
     volume.require_complete()
-    gt = volume.labels(labels)
+    gt = strict_labels(volume.labels(labels))
     store = derived_store(
         volume,
         out,
@@ -126,6 +126,6 @@ def foreground_store(
     segmentation = store.create_labels("segmentation", classes=volume.classes(labels))
     step = gt.chunks[0]
     for z in range(0, gt.shape[0], step):
-        segmentation[z : z + step] = (np.asarray(gt[z : z + step]) > 0).astype(np.uint8)
+        segmentation[z : z + step] = (gt[z : z + step] > 0).astype(np.uint8)
     store.mark_complete()
     return Path(out)

@@ -22,6 +22,7 @@ import zarr
 from volseg._files import write_atomically
 from volseg.classify._objects import ObjectPieces, piece_map_path
 from volseg.geometry import Block
+from volseg.io import StrictArray
 
 __all__ = ["ClassifyBlock", "write_lookup"]
 
@@ -70,7 +71,7 @@ def _lookup(path: str) -> dict[str, npt.NDArray[Any]]:
 class ClassifyBlock:
     """Write one block of ``labels/classified`` (classes) and ``labels/objects`` (ids)."""
 
-    components: zarr.Array
+    components: StrictArray
     classified: zarr.Array
     objects: zarr.Array
     lookup: str

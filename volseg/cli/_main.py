@@ -10,17 +10,28 @@ import typer
 import typer.main
 
 from volseg.cli._app import PROG, app
-from volseg.errors import VolsegError
+from volseg.errors import (
+    BlocksFailedError,
+    ClusterConnectionError,
+    CorruptChunkError,
+    MissingChunkError,
+    VolsegError,
+)
+
+#: Errors that stop a run under way (damaged data, a lost cluster): status 1, not 2.
+RUN_FAILURES = (BlocksFailedError, ClusterConnectionError, CorruptChunkError, MissingChunkError)
 
 
 def main() -> None:
     """Entry point of the ``volseg`` console script.
 
-    Exit status: 0 done; 1 the run failed (blocks or runs failed, an incomplete store, a
-    full disk, a permission refused, an unexpected error: one ``error:`` line); 2 a usage
-    or configuration error (the usage line, or one ``error:`` line); 130 aborted (Ctrl-C).
-    Never a traceback, unless ``--debug`` (anywhere on the command line) or
-    ``VOLSEG_DEBUG=1`` asks for it.
+    Exit status: 0 done; 1 the run failed (blocks or runs failed, a damaged chunk, the
+    cluster lost, an incomplete store, a full disk, a permission refused, an unexpected
+    error: one ``error:`` line); 2 a usage or configuration error (the usage line, or one
+    ``error:`` line); 130 aborted (Ctrl-C). An error that stopped a block run comes after
+    that run's summary so far (blocks done, failed, pending; how to resume). Never a
+    traceback, unless ``--debug`` (anywhere on the command line) or ``VOLSEG_DEBUG=1`` asks
+    for it.
     """
     debug = "--debug" in sys.argv[1:] or os.environ.get("VOLSEG_DEBUG", "") not in ("", "0")
     if "--debug" in sys.argv[1:]:
@@ -34,12 +45,12 @@ def main() -> None:
     except VolsegError as exc:
         if debug:
             raise
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
+        _error(exc, str(exc))
+        sys.exit(1 if isinstance(exc, RUN_FAILURES) else 2)
     except OSError as exc:
         if debug:
             raise
-        typer.secho(f"error: {os_error_line(exc)}", fg="red", err=True)
+        _error(exc, os_error_line(exc))
         sys.exit(1)
     except typer.Exit as exc:
         _exit(exc.exit_code)
@@ -58,13 +69,22 @@ def main() -> None:
         if debug:
             raise
         first = (str(exc).strip().splitlines() or [""])[0]
-        typer.secho(
-            f"error: unexpected {type(exc).__name__}: {first}; run again with --debug for "
-            "the traceback, and report it",
-            fg="red",
-            err=True,
+        _error(
+            exc,
+            f"unexpected {type(exc).__name__}: {first}; run again with --debug for the "
+            "traceback, and report it",
         )
         sys.exit(1)
+
+
+def _error(exc: BaseException, line: str) -> None:
+    """The summary of the block run ``exc`` stopped, if any, then ``error: line``."""
+    from volseg.runtime._summary import summary_of  # no dask or torch: the CLI stays fast
+
+    summary = summary_of(exc)
+    if summary is not None:
+        typer.echo(str(summary), err=True)
+    typer.secho(f"error: {line}", fg="red", err=True)
 
 
 #: What to do about an operating-system error, by errno.

@@ -10,12 +10,14 @@ import numpy as np
 import zarr
 
 from volseg.errors import InputError, InputNotFoundError, StoreNotFoundError
-from volseg.io import GROUND_TRUTH, VolumeStore
+from volseg.io import GROUND_TRUTH, VolumeStore, strict_image, strict_labels
 
 
 @dataclass(frozen=True)
 class LabelVolume:
-    """A 3D label volume to score, with what is known about it."""
+    """A 3D label volume to score, with what is known about it. Stored arrays are read
+    strictly: a corrupt chunk (or a missing image chunk) is an error naming its key, a
+    missing labels chunk background."""
 
     data: da.Array
     source: str
@@ -42,11 +44,11 @@ def _from_store(path: Path, name: str | None, *, role: str) -> LabelVolume:
             name = others[0]
     arr = store.labels(name)
     return LabelVolume(
-        data=da.from_zarr(arr),
+        data=strict_labels(arr).to_dask(),
         source=f"{path}/labels/{name}",
         classes=store.classes(name),
         voxel_size=store.voxel_size,
-        image=da.from_zarr(store.image(0)),
+        image=strict_image(store.image(0)).to_dask(),
     )
 
 
@@ -89,7 +91,7 @@ def open_label_volume(spec: str | Path, *, labels: str | None = None, role: str)
         return _check(LabelVolume(data=data, source=str(path)))
     node = zarr.open(path, mode="r")
     if isinstance(node, zarr.Array):
-        return _check(LabelVolume(data=da.from_zarr(node), source=str(path)))
+        return _check(LabelVolume(data=strict_labels(node).to_dask(), source=str(path)))
     return _check(_from_store(path, labels, role=role))
 
 

@@ -6,9 +6,10 @@ from volseg.io._layout import default_chunks
 from volseg.io._link import derived_store, link_tree
 from volseg.io._provenance import provenance
 from volseg.io._pyramid import build_pyramid, downsample
-from volseg.io._read import read_box
+from volseg.io._read import read_box, read_selection
 from volseg.io._sources import SliceSource, open_source
 from volseg.io._store import VolumeStore
+from volseg.io._strict import StrictArray, as_strict, strict_image, strict_labels
 from volseg.io._verify import ChunkDamage, DigestCheck, VerifyReport, verify_store
 from volseg.io._xarray import open_labels, open_volume
 
@@ -17,8 +18,10 @@ __all__ = [
     "ChunkDamage",
     "DigestCheck",
     "SliceSource",
+    "StrictArray",
     "VerifyReport",
     "VolumeStore",
+    "as_strict",
     "build_pyramid",
     "default_chunks",
     "derived_store",
@@ -32,5 +35,8 @@ __all__ = [
     "open_volume",
     "provenance",
     "read_box",
+    "read_selection",
+    "strict_image",
+    "strict_labels",
     "verify_store",
 ]

@@ -10,6 +10,7 @@ import zarr
 
 from volseg.errors import InvalidStoreError
 from volseg.geometry import BlockGrid, Box
+from volseg.io._read import read_selection
 from volseg.io._store import VolumeStore
 from volseg.runtime import run_tasks
 
@@ -39,7 +40,9 @@ def _level_task(
         tuple(a * f for a, f in zip(box.start, factor, strict=True)),
         tuple(b * f for b, f in zip(box.stop, factor, strict=True)),
     )
-    dst[box.slices] = downsample(np.asarray(src[src_box.slices]), factor, labels=labels)
+    # strict: a damaged chunk of the level above is an error naming it, never a new level
+    data = read_selection(src, src_box.slices, kind="labels" if labels else "image")
+    dst[box.slices] = downsample(data, factor, labels=labels)
 
 
 def build_pyramid(

@@ -19,6 +19,7 @@ import zarr
 from PIL import Image
 
 from volseg.errors import CorruptInputError, InputError, InputNotFoundError
+from volseg.io._read import Kind, read_selection
 from volseg.io._store import attrs
 
 SUPPORTED_DTYPES = ("uint8", "uint16", "float32")
@@ -279,7 +280,13 @@ class ArraySource(SliceSource):
 
     def _read(self, z: int) -> np.ndarray:
         a = self.array
-        return np.asarray(a if a.ndim == 2 else a[z])
+        key = (slice(None), slice(None)) if a.ndim == 2 else z
+        if not isinstance(a, zarr.Array):  # a .npy file
+            return np.asarray(a[key])
+        # A foreign array may omit chunks holding only its fill value (zarr's default), so
+        # a missing chunk reads as that; a corrupt one is an error naming its key.
+        kind: Kind = "labels" if self.role == "labels" else "image"
+        return read_selection(a, key, kind=kind, fill_missing=True)
 
 
 def _open_zarr_array(path: Path) -> zarr.Array:

@@ -17,6 +17,7 @@ import zarr
 from scipy import ndimage
 
 from volseg.geometry import Block, Box
+from volseg.io import StrictArray
 from volseg.reconstruct._options import Connectivity
 from volseg.reconstruct._table import Moments, block_extents, block_moments
 
@@ -43,12 +44,13 @@ class Pieces:
 class LabelTask:
     """Pass 1: label the block's foreground on its own and write the local ids.
 
-    ``labels`` holds class ids; ``image`` (optional) the intensities; the local ids go to
-    the ``work`` array, whose chunks are the blocks.
+    ``labels`` holds class ids; ``image`` (optional) the intensities, both read strictly (a
+    damaged chunk is an error naming its key); the local ids go to the ``work`` array,
+    whose chunks are the blocks.
     """
 
-    labels: zarr.Array
-    image: zarr.Array | None
+    labels: StrictArray
+    image: StrictArray | None
     work: zarr.Array
     class_ids: tuple[int, ...]
     connectivity: Connectivity
@@ -107,7 +109,7 @@ class MergeTask:
     each face is counted once.
     """
 
-    work: zarr.Array
+    work: StrictArray
     connectivity: Connectivity
 
     def __call__(self, block: Block, sources: Sequence[tuple[Box, int]]) -> Borders:
@@ -179,7 +181,7 @@ def _touching(
 class WriteTask:
     """Pass 2: map the block's local ids through its lookup table into the output."""
 
-    work: zarr.Array
+    work: StrictArray
     out: zarr.Array
 
     def __call__(self, block: Block, lut: npt.NDArray[np.unsignedinteger]) -> int:

@@ -32,6 +32,7 @@ import zarr
 
 from volseg.errors import ConfigError
 from volseg.geometry import Block, BlockGrid, Box
+from volseg.io import StrictArray, as_strict, strict_labels
 from volseg.io._layout import scratch_compressors
 from volseg.reconstruct._blocks import (
     LOCAL_DTYPE,
@@ -45,7 +46,7 @@ from volseg.reconstruct._blocks import (
 from volseg.reconstruct._options import CONNECTIVITIES, Connectivity
 from volseg.reconstruct._table import Moments, add_faces
 from volseg.reconstruct._unionfind import resolve_components
-from volseg.runtime import BlockTask, plan_blocks, run_task
+from volseg.runtime import BlockTask, failed_error, plan_blocks, run_task
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -69,8 +70,15 @@ def map_pass(
     args: Callable[[Block], tuple[Any, ...]] | None = None,
 ) -> list[Any]:
     """One pass: ``process`` on every block through the block runner, the results in block
-    order. The first block that fails for good stops the pass: its error is raised, with a
-    note naming the block."""
+    order.
+
+    Raises
+    ------
+    BlocksFailedError
+        Blocks failed for good (after :data:`RETRIES`): the others finish first, so the
+        error (and the summary it carries) names every damaged input chunk once, with the
+        blocks that need it.
+    """
     task = BlockTask(
         name,
         blocks,
@@ -78,13 +86,14 @@ def map_pass(
         total=total,
         read_box=read_box,
         retries=RETRIES,
-        on_failure="raise",
         collect=True,
         args=args,
     )
-    results = run_task(task, client, progress=progress).results
-    assert results is not None  # collected
-    return list(results)
+    summary = run_task(task, client, progress=progress)
+    if not summary.ok:
+        raise failed_error(summary, shown=progress)
+    assert summary.results is not None  # collected
+    return list(summary.results)
 
 
 def id_dtype(n: int) -> np.dtype:
@@ -136,14 +145,14 @@ def _check(connectivity: int, class_ids: Sequence[int]) -> tuple[int, ...]:
 
 
 def find_components(
-    labels: zarr.Array,
+    labels: zarr.Array | StrictArray,
     *,
     class_ids: Sequence[int],
     work: str | Path,
     client: Client,
     connectivity: Connectivity = 26,
     block_shape: Sequence[int] | None = None,
-    image: zarr.Array | None = None,
+    image: zarr.Array | StrictArray | None = None,
     measure: bool = True,
     progress: bool = True,
 ) -> Components:
@@ -185,8 +194,13 @@ def find_components(
         A bad connectivity, no class ids, or an image of another shape.
     GeometryError
         A block shape that is not a whole number of chunks.
+    BlocksFailedError
+        Blocks failed: e.g. a corrupt chunk of the labels or the image, or a missing image
+        chunk (a missing labels chunk is background), named with the blocks that need it.
     """
     ids = _check(connectivity, class_ids)
+    labels = as_strict(labels, "labels")
+    image = None if image is None else as_strict(image, "image")
     if image is not None and image.shape != labels.shape:
         raise ConfigError(
             f"the image has shape {image.shape} but the labels {labels.shape}; "
@@ -225,7 +239,7 @@ def find_components(
         client,
         "components: merge",
         [b for b in blocks if b.id in sources],
-        MergeTask(work_array, connectivity),
+        MergeTask(strict_labels(work_array), connectivity),
         total=total,
         read_box=low_borders,
         args=lambda block: (sources[block.id],),
@@ -292,7 +306,7 @@ def write_components(
         client,
         "components: write",
         [b for b in grid if components.counts[b.id]],  # blocks without objects stay 0
-        WriteTask(components.work, out),
+        WriteTask(strict_labels(components.work), out),
         total=Box.from_shape(grid.shape),
         args=lut,
         progress=progress,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from volseg.io import strict_labels
 from volseg.io._store import attrs
 from volseg.reconstruct._config import ReconstructConfig, make_config
 from volseg.reconstruct._export import ExportResult, export_objects
@@ -191,7 +192,7 @@ def _export(
     # the classes the objects were made of decide the SWC node types (soma, vessel)
     made_of = attrs(store.label_group(components.labels_name))["volseg"]["objects"]
     export = export_objects(
-        store.labels(components.labels_name),
+        strict_labels(store.labels(components.labels_name)),
         table,
         out,
         voxel_size=store.voxel_size,

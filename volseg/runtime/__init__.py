@@ -34,7 +34,7 @@ from volseg.runtime._plan import TARGET_BLOCK_BYTES, default_block_shape, plan_b
 from volseg.runtime._run import run_task
 from volseg.runtime._slurm import SLURM_EXAMPLE, slurm_cluster, slurm_options
 from volseg.runtime._state import RUN_DIR, run_dir
-from volseg.runtime._summary import RunSummary
+from volseg.runtime._summary import RunSummary, failed_error
 from volseg.runtime._task import BlockTask, FailurePolicy, Unit
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "connect",
     "default_block_shape",
     "default_workers",
+    "failed_error",
     "is_volseg_store",
     "layout_hash",
     "local_cluster_size",

@@ -65,6 +65,25 @@ def local_cluster_size(
 _TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """No log records of logger ``name`` and its children while the block runs."""
+    loggers = [logging.getLogger(name)]
+    loggers += [
+        logging.getLogger(child)
+        for child in list(logging.root.manager.loggerDict)
+        if child.startswith(f"{name}.")
+    ]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before, strict=True):
+            lg.disabled = was
+
+
 class ClusterHandle:
     """A dask client and, when volseg started it, the local cluster behind it.
 
@@ -87,11 +106,15 @@ class ClusterHandle:
         return str(self.client.scheduler_info()["address"])
 
     def close(self) -> None:
-        try:
-            self.client.close()
-        finally:
-            if self.cluster is not None:
-                self.cluster.close()
+        # A client whose scheduler is gone logs its cancelled reconnection as an error
+        # with a traceback; the run has reported the loss in one line already.
+        lost = self.client.status not in ("running", "closed")
+        with _quiet("distributed") if lost else contextlib.nullcontext():
+            try:
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
 
     def __enter__(self) -> Client:
         return self.client

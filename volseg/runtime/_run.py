@@ -4,15 +4,16 @@ done checks, retries, bounded work in flight, progress, a failure policy, the su
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from volseg.errors import ClusterConnectionError
+from volseg.errors import ClusterConnectionError, CorruptChunkError, MissingChunkError
 from volseg.runtime._bounded import as_completed_bounded
 from volseg.runtime._progress import BlockProgress
-from volseg.runtime._summary import RunSummary, add_stats
+from volseg.runtime._summary import RunSummary, add_stats, attach_summary
 from volseg.runtime._task import BlockTask, U
 
 if TYPE_CHECKING:  # distributed is imported when a run starts: `import volseg` stays fast
@@ -22,17 +23,40 @@ if TYPE_CHECKING:  # distributed is imported when a run starts: `import volseg` 
 _REFRESH_S = 2.0
 #: Tasks in flight at least: enough to hide the client–scheduler round trip of small tasks.
 _MIN_IN_FLIGHT = 16
+#: Seconds a run waits for workers to come back after all of its cluster's workers are
+#: gone, before it stops (a cluster that never had workers, e.g. SLURM jobs still queued,
+#: is waited for); ``VOLSEG_WORKER_TIMEOUT`` overrides it.
+WORKER_TIMEOUT_S = 120.0
 
 
 def _total_threads(client: Client) -> int:
     return sum(int(n) for n in client.nthreads().values())
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
 def _error_text(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return f"{type(exc).__name__}: {_first_line(exc)}".rstrip(": ")
+
+
+def worker_timeout() -> float:
+    """Seconds to wait for workers once all are gone: ``VOLSEG_WORKER_TIMEOUT`` or
+    :data:`WORKER_TIMEOUT_S`."""
+    text = os.environ.get("VOLSEG_WORKER_TIMEOUT", "").strip()
+    try:
+        return float(text) if text else WORKER_TIMEOUT_S
+    except ValueError:
+        return WORKER_TIMEOUT_S
+
+
+def _address(client: Client) -> str:
+    """The scheduler's address, for messages (a client that lost it may not know it)."""
+    return str(getattr(client.scheduler, "address", None) or "an unknown address")
 
 
 class _Threads:
@@ -50,7 +74,9 @@ class _Threads:
 
     def limit(self) -> int:
         if self.fixed is None and time.monotonic() - self.refreshed > _REFRESH_S:
-            self.value = self._derived()
+            # a scheduler that stopped answering is the run's watch's to report
+            with contextlib.suppress(Exception):
+                self.value = self._derived()
             self.refreshed = time.monotonic()
         return self.value
 
@@ -70,6 +96,42 @@ def _attempts(task: BlockTask[U], todo: list[tuple[int, U]]) -> Iterator[tuple[i
                 break
 
 
+class _Watch:
+    """The ``idle`` check of a run on a cluster: raises ClusterConnectionError when the
+    scheduler cannot be asked any more, or when every worker the run had is gone and none
+    came back within :func:`worker_timeout` seconds (the tasks would wait forever)."""
+
+    def __init__(self, client: Client, run: _Run) -> None:
+        self.client, self.run = client, run
+        self.had_workers = False
+        with contextlib.suppress(Exception):  # asked again when the run is idle
+            self.had_workers = _total_threads(client) > 0
+        self.none_since: float | None = None
+        self.timeout = worker_timeout()
+
+    def __call__(self) -> None:
+        try:
+            threads = _total_threads(self.client)
+        except Exception as exc:  # the scheduler is gone: the connection fails or times out
+            raise self.run.lost(
+                f"the dask scheduler at {_address(self.client)} cannot be "
+                f"reached ({_error_text(exc)})"
+            ) from exc
+        if threads:
+            self.had_workers, self.none_since = True, None
+            return
+        if not self.had_workers:
+            return  # workers still to come (SLURM jobs in the queue)
+        now = time.monotonic()
+        if self.none_since is None:
+            self.none_since = now
+        elif now - self.none_since > self.timeout:
+            raise self.run.lost(
+                f"every dask worker of the cluster at {_address(self.client)} is gone and "
+                f"none came back within {self.timeout:.0f} s (VOLSEG_WORKER_TIMEOUT)"
+            )
+
+
 class _Run:
     """The bookkeeping of one run: done markers, stats, results, failures, the bar."""
 
@@ -83,6 +145,7 @@ class _Run:
         self.done = 0
         self.voxels = 0
         self.failed: dict[int, str] = {}
+        self.damaged: dict[str, list[int]] = {}
         self.stats: dict[str, float] = {}
         self.start = time.perf_counter()
         self.bar = BlockProgress(
@@ -101,27 +164,31 @@ class _Run:
         self.bar.advance(n)
 
     def failed_for_good(self, block: Any, exc: BaseException | None) -> None:
+        self.failed[block.id] = _error_text(exc)
+        if isinstance(exc, CorruptChunkError | MissingChunkError):
+            # one line per damaged chunk in the summary, however many blocks need it
+            self.damaged.setdefault(_first_line(exc), []).append(block.id)
         if self.task.on_failure == "raise":
             exc = exc if exc is not None else RuntimeError("the task failed without an error")
             exc.add_note(f"volseg: {self.task.name} failed on {self.task.describe(block)}")
             raise exc
-        self.failed[block.id] = _error_text(exc)
         self.bar.advance(0, failed=True)
 
-    def lost(self, block: Any, status: str) -> ClusterConnectionError:
+    def lost(self, what: str) -> ClusterConnectionError:
+        """The error of a run whose cluster is gone: ``what`` happened, and how to go on."""
         if self.task.done is not None:
+            done = len(self.done_before) + self.done
             fix = (
-                f"{len(self.done_before) + self.done} blocks are recorded done in the ledger "
-                "— run again with --resume"
+                f"{done} {self.task.unit} are recorded done in the ledger: run again with "
+                "--resume (on a cluster that runs) to continue"
             )
         else:
-            fix = "check the cluster and run again"
-        return ClusterConnectionError(
-            f"lost {block.name} (task {status}) during {self.task.name}: the connection to "
-            f"the dask scheduler went away; {fix}"
-        )
+            fix = "run again on a cluster that runs"
+        return ClusterConnectionError(f"{self.task.name} stopped: {what}; {fix}")
 
-    def summary(self) -> RunSummary:
+    def summary(self, *, stopped: bool = False) -> RunSummary:
+        """What the run did; ``stopped``: it ends early (the summary is then shown with the
+        error that stopped it, not here)."""
         seconds = time.perf_counter() - self.start
         summary = RunSummary(
             done=self.done,
@@ -133,8 +200,12 @@ class _Run:
             description=self.task.name,
             unit=self.task.unit,
             results=None if self.results is None else tuple(self.results),
+            pending=len(self.todo) - self.done - len(self.failed),
+            damaged={chunk: tuple(ids) for chunk, ids in self.damaged.items()},
+            resumable=self.task.done is not None,
         )
-        self.bar.print(str(summary))
+        if not stopped:
+            self.bar.print(str(summary))
         return summary
 
 
@@ -194,15 +265,25 @@ def run_task(
     ...     raise SystemExit(1)
     """
     run = _Run(task, progress=progress)
-    if client is None:
-        with run.bar:
-            for index, block, result, error in _attempts(task, run.todo):
-                if error is None:
-                    run.finished(index, block, result)
-                else:
-                    run.failed_for_good(block, error)
-        return run.summary()
+    try:
+        if client is None:
+            with run.bar:
+                for index, block, result, error in _attempts(task, run.todo):
+                    if error is None:
+                        run.finished(index, block, result)
+                    else:
+                        run.failed_for_good(block, error)
+        else:
+            _on_cluster(run, client, max_in_flight)
+    except Exception as exc:  # the run stops: the error carries the summary so far
+        attach_summary(exc, run.summary(stopped=True))
+        raise
+    return run.summary()
 
+
+def _on_cluster(run: _Run, client: Client, max_in_flight: int | None) -> None:
+    """The blocks of ``run`` on ``client``'s cluster, at most ``max_in_flight`` at once."""
+    task = run.task
     token = uuid.uuid4().hex[:8]
     prefix = "-".join(task.name.split())
     threads = _Threads(client, fixed=max_in_flight)
@@ -219,15 +300,16 @@ def run_task(
             resources=resources,
         )
 
-    with (
-        run.bar,
-        contextlib.closing(as_completed_bounded(client, run.todo, submit, threads.limit)) as done,
-    ):
+    watch = _Watch(client, run)
+    blocks = as_completed_bounded(client, run.todo, submit, threads.limit, idle=watch)
+    with run.bar, contextlib.closing(blocks) as done:
         for future, (index, block) in done:
             if future.status == "finished":
                 run.finished(index, block, future.result())
             elif future.status == "error":
                 run.failed_for_good(block, future.exception())
-            else:
-                raise run.lost(block, str(future.status))
-    return run.summary()
+            else:  # cancelled: by the client, as its connection to the scheduler closed
+                raise run.lost(
+                    f"the connection to the dask scheduler at {_address(client)} was lost "
+                    f"({block.name}: task {future.status})"
+                )

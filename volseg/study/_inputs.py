@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from volseg.config import read_yaml_mapping, validated
 from volseg.errors import ConfigError
-from volseg.io import GROUND_TRUTH, VolumeStore
+from volseg.io import GROUND_TRUTH, VolumeStore, strict_image, strict_labels
 from volseg.models import FreezePreset, build_model, frozen_modules
 from volseg.study._config import EXECUTION, StudyBase, absolute_data, make_train_config
 from volseg.study._execute import StudyResult, execute_runs, study_lock
@@ -154,8 +154,8 @@ def plan_inputs(
 def _segmented_test(test: TestSet, config: InputStudyConfig, value: float, out: Path) -> Path:
     """The test images with their region kept and the rest set to ``value``, as a store."""
     store = VolumeStore.open(test.store)
-    image = np.asarray(store.image(0)[:], np.float32)
-    labels = np.asarray(store.labels(GROUND_TRUTH)[:])
+    image = strict_image(store.image(0))[:].astype(np.float32)
+    labels = strict_labels(store.labels(GROUND_TRUTH))[:]
     names = [f"test z={z}" for z in range(image.shape[0])]
     sset = SliceSet(list(image), list(labels), names, store.classes(GROUND_TRUTH), str(test.store))
     masks = region_masks(sset, config.segmented)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from volseg.errors import ConfigError, InputError
-from volseg.io import GROUND_TRUTH, VolumeStore, ingest
+from volseg.io import GROUND_TRUTH, VolumeStore, ingest, strict_image, strict_labels
 from volseg.train import DataConfig, SliceSet
 
 #: The study's copy of test images given as a folder.
@@ -69,14 +69,16 @@ def prepare_test(data: DataConfig, out: Path, *, progress: bool = True) -> TestS
                     f"test slice {bad[0]} is outside {source}'s slices 0..{depth - 1}"
                 )
             zs = list(data.slices)
+            image = strict_image(store.image(0))  # a damaged chunk is an error naming its key
+            truth = strict_labels(store.labels(GROUND_TRUTH))
             path = write_test_store(
-                np.stack([np.asarray(store.image(0)[z]) for z in zs]),
-                np.stack([np.asarray(store.labels(GROUND_TRUTH)[z]) for z in zs]),
+                np.stack([image[z] for z in zs]),
+                np.stack([truth[z] for z in zs]),
                 out / TEST_STORE,
                 classes=store.classes(GROUND_TRUTH),
                 voxel_size=store.voxel_size,
             )
-            digests = [_digest(np.asarray(store.image(0)[z])) for z in zs]
+            digests = [_digest(image[z]) for z in zs]
             identity = {
                 "source": str(source.resolve()),
                 "slices": zs,
@@ -99,7 +101,7 @@ def prepare_test(data: DataConfig, out: Path, *, progress: bool = True) -> TestS
         out.mkdir(parents=True, exist_ok=True)
         ingest(source, path, overwrite=True, progress=progress, num_workers=1)
         store = VolumeStore.open(path)
-    image = store.image(0)
+    image = strict_image(store.image(0))
     depth = int(image.shape[0])
     slices = data.slices
     if slices is not None:
@@ -107,7 +109,7 @@ def prepare_test(data: DataConfig, out: Path, *, progress: bool = True) -> TestS
         if bad:
             raise ConfigError(f"test slice {bad[0]} is outside {source}'s slices 0..{depth - 1}")
     zs = slices if slices is not None else list(range(depth))
-    digests = [_digest(np.asarray(image[z])) for z in zs]
+    digests = [_digest(image[z]) for z in zs]
     identity = {
         "source": str(source.resolve()),
         "slices": zs,

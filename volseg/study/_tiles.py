@@ -30,7 +30,7 @@ from volseg.infer import (
     single_pass_tile,
     store_tile_choice,
 )
-from volseg.io import VolumeStore
+from volseg.io import VolumeStore, strict_image
 from volseg.models import Checkpoint, load_checkpoint
 from volseg.runtime._progress import count_bar
 from volseg.study._tile_rule import (
@@ -269,7 +269,7 @@ def study_tiles(
     ckpt = load_checkpoint(model)
     store = VolumeStore.open(Path(volume))
     store.require_complete()
-    image = store.image(0)
+    image = strict_image(store.image(0))  # a damaged chunk is an error naming its key
     shape = tuple(int(s) for s in image.shape)
     plane = (shape[1], shape[2])
     settings = _settings(ckpt, plane, kind, tiles, overlaps, windows)
@@ -284,7 +284,7 @@ def study_tiles(
         gt = _truth_slices(
             truth, truth_labels, shape, chosen_slices, ckpt.num_classes, (coi, classes[coi])
         )
-    sample = np.stack([np.asarray(image[z]) for z in chosen_slices])
+    sample = np.stack([image[z] for z in chosen_slices])
     box = Box.from_shape(sample.shape)
     reference: np.ndarray | None = None
     rows: list[dict[str, Any]] = []

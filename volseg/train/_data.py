@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from volseg.errors import ConfigError, InputError, InputNotFoundError
-from volseg.io import GROUND_TRUTH, VolumeStore, open_source
+from volseg.io import GROUND_TRUTH, VolumeStore, open_source, strict_image, strict_labels
 
 #: Most classes a uint8 label map can hold.
 MAX_CLASSES = 256
@@ -305,7 +305,9 @@ def load_store(
         )
     store = VolumeStore.open(path)
     store.require_complete()
-    image_arr, label_arr = store.image(0), store.labels(labels)
+    # strict reads: a damaged chunk (or a missing image chunk) is an error naming its key
+    image_arr = strict_image(store.image(0))
+    label_arr = strict_labels(store.labels(labels))
     classes = store.classes(labels)
     source = f"{store.path}/labels/{labels}"
     depth = int(image_arr.shape[0])

@@ -60,7 +60,7 @@ def _folder_masks(folder: Path, sset: SliceSet) -> list[np.ndarray]:
 
 
 def _store_masks(store: Path, name: str, sset: SliceSet, slices: Sequence[int]) -> list[np.ndarray]:
-    from volseg.io import VolumeStore
+    from volseg.io import VolumeStore, strict_labels
 
     vol = VolumeStore.open(store)
     if name not in vol.label_names:
@@ -68,8 +68,8 @@ def _store_masks(store: Path, name: str, sset: SliceSet, slices: Sequence[int]) 
             f"region mask {name!r} is not a labels group of {store} (it has "
             f"{vol.label_names or 'none'}); give mask: LABELS_NAME"
         )
-    arr = vol.labels(name)
-    return [np.asarray(arr[z]) != 0 for z in slices]
+    arr = strict_labels(vol.labels(name))
+    return [arr[z] != 0 for z in slices]
 
 
 def region_masks(

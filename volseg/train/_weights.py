@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import dask
-import dask.array as da
 import numpy as np
 
 from volseg.errors import ConfigError, InputError
-from volseg.io import GROUND_TRUTH, VolumeStore
+from volseg.io import GROUND_TRUTH, VolumeStore, strict_labels
 from volseg.train._data import SliceSet, check_slices
 
 WeightMethod = Literal["inverse", "median", "none"]
@@ -109,7 +108,7 @@ def store_class_frequencies(
     store.require_complete()
     source = f"{store.path}/labels/{labels}"
     num_classes = len(store.classes(labels))
-    volume = da.from_zarr(store.labels(labels))
+    volume = strict_labels(store.labels(labels)).to_dask()  # a damaged chunk named
     if slices is not None:
         volume = volume[check_slices(slices, volume.shape[0], source)]
     tasks = [
