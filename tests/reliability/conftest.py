@@ -1,46 +1,44 @@
 """The reliability suite: what ``volseg segment`` promises when things go wrong, one test
 per property, with faults injected into real runs (a real zarr store on disk, real dask
-worker processes, a real tiny model; :mod:`volseg.testing` holds the fault fixtures).
+worker processes, the real tiny model; the fault fixtures are in :mod:`volseg.testing`).
 
-Property → test (``tests/reliability/`` unless a path is given)
+Property → test (files in tests/reliability/ unless a path is given):
 
-========================================================  ==========================================
-tiled = untiled (exact model, awkward shapes)             test_exact_tiling.py::
-                                                          test_tiled_blocks_equal_one_tile_per_slice
-  … and labels independent of block shape and workers     tests/segment/test_segment.py::
-                                                          test_labels_do_not_depend_on_blocks_or_workers
-worker killed (SIGKILL) 3 times → bit-identical output    test_cluster_faults.py::
-                                                          test_three_worker_kills_give_the_clean_output
-  … one kill, external cluster without a nanny            tests/segment/test_segment_worker_loss.py
-crash + resume recomputes only unfinished blocks          test_crash_resume.py::
-                                                          test_resume_recomputes_only_unfinished_blocks
-data written but done marker lost → recomputed            test_crash_resume.py::
-                                                          test_a_block_written_but_not_marked_is_recomputed
-the same block twice at once → identical bytes,           test_cluster_faults.py::
-no torn chunk                                             test_one_block_twice_at_once_writes_identical_bytes
-misaligned plan refused before any write                  test_unusual_inputs.py::
-                                                          test_a_misaligned_block_plan_is_refused_before_any_write
-corrupt, truncated, missing input chunks named, their     test_damaged_chunks.py
-blocks not marked done
-an output chunk damaged on its way to disk is named by    test_unusual_inputs.py::
-``volseg verify``                                         test_output_chunks_damaged_on_the_way_to_disk_are_named
-NaN / Inf / constant / zero inputs                        test_unusual_inputs.py::
-                                                          test_non_finite_constant_and_zero_volumes
-wrong dtype / shape / axes / channels refused before      test_refused_inputs.py
-any write
-ENOSPC on the n-th write → no torn chunk, resume          test_cluster_faults.py::
-completes identically                                     test_a_full_disk_tears_no_chunk_and_resume_completes
-a second run refused by the lock                          test_crash_resume.py::
-                                                          test_a_second_run_is_refused_while_the_first_runs
-  … lock mechanics (stale, other host, reused pid)        tests/runtime/test_lock.py
-a poison block retried a bounded number of times          test_cluster_faults.py::
-                                                          test_a_poison_block_is_tried_a_bounded_number_of_times
-an OS error ends in one line and exit 1                   test_one_line_failures.py
-========================================================  ==========================================
+- tiled = untiled (an exact model, awkward shapes, three windows):
+  test_exact_tiling.py::test_tiled_blocks_equal_one_tile_per_slice;
+  labels independent of block shape and worker count:
+  tests/segment/test_segment.py::test_labels_do_not_depend_on_blocks_or_workers
+- a worker SIGKILLed 3 times → output bit-identical to a clean run:
+  test_cluster_faults.py::test_three_worker_kills_give_the_clean_output;
+  one kill mid-block on an external cluster without nannies:
+  tests/segment/test_segment_worker_loss.py
+- crash (the whole run SIGKILLed) + resume recomputes only unfinished blocks:
+  test_crash_resume.py::test_resume_recomputes_only_unfinished_blocks
+- data written but its done marker lost → recomputed:
+  test_crash_resume.py::test_a_block_written_but_not_marked_is_recomputed
+- the same block executed twice at once → identical bytes, no torn chunk:
+  test_cluster_faults.py::test_one_block_twice_at_once_writes_identical_bytes
+- a misaligned block plan refused before any write:
+  test_unusual_inputs.py::test_a_misaligned_block_plan_is_refused_before_any_write
+- corrupt, truncated and missing input chunks named, their blocks not marked done:
+  test_damaged_chunks.py; output chunks torn or corrupted on their way to disk named by
+  ``volseg verify``: test_unusual_inputs.py::test_output_chunks_damaged_on_the_way_to_disk_are_named
+- NaN / Inf / constant / zero inputs:
+  test_unusual_inputs.py::test_non_finite_constant_and_zero_volumes
+- wrong dtype / shape / axes / channels refused before any write: test_refused_inputs.py
+- ENOSPC on the n-th write → no torn chunk, resume completes identically:
+  test_cluster_faults.py::test_a_full_disk_tears_no_chunk_and_resume_completes
+- a second run refused by the lock while the first runs:
+  test_crash_resume.py::test_a_second_run_is_refused_while_the_first_runs;
+  the lock itself (stale, other host, reused pid): tests/runtime/test_lock.py
+- a poison block (it kills every worker that runs it) tried a bounded number of times:
+  test_cluster_faults.py::test_a_poison_block_is_tried_a_bounded_number_of_times;
+  a block that raises, retried ``retries`` times: tests/runtime/test_run.py
+- an OS error ends in one line and exit 1: test_one_line_failures.py
 
-Known gap, pinned by a strict xfail: a block that finished is computed again when the worker
-holding its result dies while the run waits (``test_cluster_faults.py::
-test_a_finished_block_is_not_computed_again_when_a_worker_dies``).
+Known gap, pinned by a strict xfail: a finished block is computed again when the worker
+holding its result dies while the run waits for another block
+(test_cluster_faults.py::test_a_finished_block_is_not_computed_again_when_a_worker_dies).
 """
 
 from __future__ import annotations

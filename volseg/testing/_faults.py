@@ -49,12 +49,10 @@ __all__ = ["Fault", "FaultWrite", "Faults", "inject_faults"]
 #: flipped, ``drop`` stores nothing (each reports success, as a lying disk would);
 #: ``enospc`` raises ``OSError(ENOSPC)`` before a byte is stored (zarr's LocalStore writes
 #: a temp file and renames it, so a real full disk leaves the same); ``delay`` sleeps
-#: ``seconds`` first; ``kill`` SIGKILLs the writing process before the write and
-#: ``kill-after`` after it; ``crash-after`` writes, sleeps ``seconds`` and SIGKILLs the
-#: writer's whole process group (start the run with ``start_new_session=True``).
-Action = Literal[
-    "record", "truncate", "corrupt", "drop", "enospc", "delay", "kill", "kill-after", "crash-after"
-]
+#: ``seconds`` first; ``kill`` SIGKILLs the writing process (a worker) before the write;
+#: ``crash-after`` writes, sleeps ``seconds``, then SIGKILLs the writer's whole process
+#: group (the run, driver included: start it with ``start_new_session=True``).
+Action = Literal["record", "truncate", "corrupt", "drop", "enospc", "delay", "kill", "crash-after"]
 ENV = "VOLSEG_FAULTS"
 _PLUGIN = "volseg-faults"
 
@@ -63,6 +61,9 @@ _PLUGIN = "volseg-faults"
 class Fault:
     """One rule: ``action`` on the ``nth`` write (1-based, counted over every process; a
     tuple: each of those; None: every one) whose key matches ``pattern``.
+
+    A worker killed after ``n`` blocks of one chunk each dies on the ``n + 1``-th block
+    write; a poison block kills every worker that writes it (``nth=None`` on its key).
 
     Examples
     --------
@@ -212,8 +213,6 @@ async def _faulty_set(self: LocalStore, key: str, value: Buffer) -> None:
     if action in ("truncate", "corrupt"):
         value = default_buffer_prototype().buffer.from_bytes(data)
     await _ORIGINAL_SET(self, key, value)
-    if action == "kill-after":
-        os.kill(os.getpid(), signal.SIGKILL)
     if action == "crash-after" and fault is not None:
         time.sleep(fault.seconds)
         os.killpg(os.getpgrp(), signal.SIGKILL)
