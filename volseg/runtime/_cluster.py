@@ -141,7 +141,7 @@ def connect(
     resources: Mapping[str, float] | None = None,
     processes: bool = True,
     dashboard_address: str | None = None,
-    silence_logs: int = logging.ERROR,
+    silence_logs: int = logging.CRITICAL,
     spare_threads: int = 0,
 ) -> ClusterHandle:
     """Connect to the cluster a run executes on.
@@ -170,7 +170,9 @@ def connect(
         Where a local cluster serves its dashboard (``":8787"``, ``":0"`` for any free
         port); ``None`` serves none.
     silence_logs
-        Log level below which a local cluster's logs are dropped.
+        Log level below which a local cluster's logs are dropped. Critical by default: a
+        task that fails is reported by the run (its block and error, once), not by its
+        worker's log with a traceback.
     spare_threads
         Extra dask threads per local worker beyond ``threads_per_worker``, for tasks that
         read or write while others compute (``volseg segment`` prefetches a block so);
