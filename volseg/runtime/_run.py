@@ -201,7 +201,7 @@ class _Run:
             unit=self.task.unit,
             results=None if self.results is None else tuple(self.results),
             pending=len(self.todo) - self.done - len(self.failed),
-            damaged={chunk: tuple(ids) for chunk, ids in self.damaged.items()},
+            damaged={chunk: tuple(sorted(ids)) for chunk, ids in self.damaged.items()},
             resumable=self.task.done is not None,
         )
         if not stopped:
