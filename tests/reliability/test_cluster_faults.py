@@ -87,8 +87,9 @@ def test_a_poison_block_is_tried_a_bounded_number_of_times(poisoned, client) -> 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="runtime/_run.py holds the last finished block's future while it waits for the "
-    "next; when the worker holding that result dies, dask computes the block again",
+    reason="the runner holds the last finished block's future while it waits for the next "
+    "(runtime/_bounded.py: `_, item = in_flight.pop(...)`; runtime/_run.py: the loop's "
+    "`future`); when the worker holding that result dies, dask computes the block again",
 )
 def test_a_finished_block_is_not_computed_again_when_a_worker_dies(poisoned) -> None:
     _, poison, _, writes = poisoned
@@ -103,16 +104,22 @@ def test_one_block_twice_at_once_writes_identical_bytes(
     assert inputs.segment(out).ok
     block = 3
     chunk = out / labels_key(block)
+    run, _ = resolve_run(inputs.config(out), VolumeStore.open(inputs.volume))
+    fn = SegmentBlock(run, str(out.resolve()))
+
+    def on_each_worker() -> None:
+        client.gather(
+            [
+                client.submit(fn, run.grid.block(block), pure=False, workers=[w])
+                for w in client.nthreads()
+            ]
+        )
+
+    on_each_worker()  # warm: each worker has its model, so the two runs below start together
     chunk.unlink()
-    config = inputs.config(out)
-    run, _ = resolve_run(config, VolumeStore.open(inputs.volume))
     # each execution waits 0.5 s just before its write: both are in flight together
     faults.plan(out, Fault("delay", LABELS, nth=None, seconds=0.5))
-    fn = SegmentBlock(run, str(out.resolve()))
-    twice = [
-        client.submit(fn, run.grid.block(block), pure=False, workers=[w]) for w in client.nthreads()
-    ]
-    client.gather(twice)
+    on_each_worker()
     writes = faults.writes()
     assert [w.key for w in writes] == [labels_key(block)] * 2
     assert writes[0].pid != writes[1].pid  # two worker processes

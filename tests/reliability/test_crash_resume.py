@@ -87,8 +87,8 @@ def test_a_second_run_is_refused_while_the_first_runs(
 ) -> None:
     out = tmp_path / "o.zarr"
     faults = Faults(tmp_path / "faults")
-    # slow writes (0.3 s each) keep the first run going while the second starts
-    faults.plan(out, Fault("delay", LABELS, nth=None, seconds=0.3))
+    # slow writes (0.5 s each) keep the first run going while the second starts
+    faults.plan(out, Fault("delay", LABELS, nth=None, seconds=0.5))
     env = {**os.environ, **faults.env}
     with subprocess.Popen(
         volseg_command(*inputs.cli_args(out)), env=env, stderr=subprocess.PIPE, text=True
@@ -98,6 +98,7 @@ def test_a_second_run_is_refused_while_the_first_runs(
             for second in ({"resume": True}, {"overwrite": True}):
                 with pytest.raises(RunLockedError, match=f"pid {first.pid}"):
                     inputs.segment(out, **second)
+        assert first.poll() is None  # refused while the first was running
         _, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr
     writes = faults.writes()
