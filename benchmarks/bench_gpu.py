@@ -6,10 +6,11 @@ alone, MONAI's ``sliding_window_inference`` and the naive loop with the same pre
     python benchmarks/bench_gpu.py --smoke                         # CPU, small, seconds
 
 Variants of the predictor (same plan, same data, one process, no dask, no zarr):
-``eager`` (as shipped: bf16 autocast, channels-last, BatchNorm folded), ``cudnn_benchmark``
+``eager`` (bf16 autocast, channels-last, BatchNorm folded), ``compile`` (the same through
+``torch.compile``: the plan's ``compiled``, volseg's default on CUDA), ``cudnn_benchmark``
 (cuDNN times its algorithms for the fixed shapes), ``cuda_graph`` (the forward pass captured
-once and replayed), ``compile`` (``torch.compile``), ``compile_cuda_graph``
-(``mode="reduce-overhead"``), and the precisions ``fp16`` and ``fp32``. Each time is the
+once and replayed), ``compile_cuda_graph`` (``mode="reduce-overhead"``), and the precisions
+``fp16`` and ``fp32`` (eager). Each time is the
 median of ``--repeats`` runs over ``--depth`` slices after a warm-up; "network alone" runs
 the same forward passes on a batch already on the device. Data: phantom slices (not
 zeros). Untrained seeded weights (speed does not depend on training). Cases that would
@@ -38,7 +39,7 @@ from volseg.infer import BlockPredictor, InferencePlan
 from volseg.models import autocast, build_model, predict_logits
 from volseg.phantom import PhantomConfig, generate_phantom
 
-VARIANTS = ("eager", "cudnn_benchmark", "cuda_graph", "compile", "compile_cuda_graph")
+VARIANTS = ("eager", "compile", "cudnn_benchmark", "cuda_graph", "compile_cuda_graph")
 
 
 def _sync(device: torch.device) -> None:
@@ -77,10 +78,9 @@ class GraphedForward(torch.nn.Module):
 
 
 def _wrap(model: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """The predictor's eager model wrapped for ``variant`` ("compile" is the plan's own)."""
     if variant == "cuda_graph":
         return GraphedForward(model)
-    if variant == "compile":
-        return torch.compile(model)  # type: ignore[return-value]
     if variant == "compile_cuda_graph":
         return torch.compile(model, mode="reduce-overhead")  # type: ignore[return-value]
     return model
@@ -102,6 +102,7 @@ def predictor_case(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Seconds per slice of one predictor variant (first call separately: compile time)."""
     torch.backends.cudnn.benchmark = variant == "cudnn_benchmark"
+    plan = InferencePlan.from_json(plan.to_json() | {"compiled": variant == "compile"})
     predictor = BlockPredictor(model, plan)
     predictor.model = _wrap(predictor.model, variant)
     device = predictor.device
@@ -145,7 +146,8 @@ def reference_cases(
     model: torch.nn.Module, plan: InferencePlan, data: np.ndarray, repeats: int
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """MONAI (the predictor's batch and one tile per pass) and the naive loop, with the
-    predictor's prepared model, per slice."""
+    predictor's prepared model (eager), per slice; on CUDA MONAI also with that model
+    through ``torch.compile``, as volseg runs it by default."""
     device = torch.device(plan.device)
     prepared = BlockPredictor(model, plan).model
     ref = Reference(prepared, plan.normalization, None, plan.tile, plan.overlap, plan.device)
@@ -154,6 +156,9 @@ def reference_cases(
         "monai_batch1": lambda im: ref.monai(im, prepared, True, 1),
         "naive": lambda im: ref.naive(im, prepared),
     }
+    if device.type == "cuda":
+        compiled = torch.compile(prepared)
+        runs["monai_compiled"] = lambda im: ref.monai(im, compiled, True, plan.batch_size)
     seconds, labels = {}, {}
     for name, fn in runs.items():
         fn(data[0])  # warm-up
@@ -198,7 +203,7 @@ def measure(
     best_monai = min(refs["monai"], refs["monai_batch1"])
     case["vs_monai"] = round(best_monai / eager["pipeline_ms_per_slice"], 3)
     case["vs_naive"] = round(refs["naive"] / eager["pipeline_ms_per_slice"], 3)
-    precisions = ["fp16", "fp32"] if device == "cuda" else []
+    precisions = [p for p in args.precisions.split(",") if p] if device == "cuda" else []
     for variant in [v for v in variants if v != "eager"] + precisions:
         if time.monotonic() > args.deadline_at:
             case["skipped"].append(variant)
@@ -211,6 +216,11 @@ def measure(
                 result, other = predictor_case(model, plan, data, variant, args.repeats)
             result["labels_equal_eager_in_fov"] = float((other == labels)[fov].mean())
             case["variants"].append(result)
+            if variant == "compile":  # volseg's default on CUDA against MONAI's best
+                ms = result["pipeline_ms_per_slice"]
+                case["compiled_vs_monai"] = round(best_monai / ms, 3)
+                if "monai_compiled" in refs:
+                    case["compiled_vs_monai_compiled"] = round(refs["monai_compiled"] / ms, 3)
         except Exception as exc:  # a variant that fails is reported, the others still run
             case["variants"].append({"variant": variant, "error": f"{type(exc).__name__}: {exc}"})
     return case
@@ -236,13 +246,18 @@ def table(result: dict[str, Any]) -> str:
                 f"{v['pipeline_over_network']}x | {v['first_call_s']} | "
                 f"{v['volume_1800_slices_min']} |"
             )
-    lines += ["", "| model | tile | batch | MONAI ms | MONAI batch 1 ms | naive ms | vs MONAI |"]
-    lines += ["|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| model | tile | batch | MONAI ms | MONAI batch 1 ms | MONAI compiled ms | naive ms "
+        "| eager vs MONAI | compiled vs MONAI | compiled vs MONAI compiled |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for c in result["cases"]:
         r = c["references_ms_per_slice"]
         lines.append(
             f"| {c['model']} | {c['tile']} | {c['batch']} | {r['monai']} | {r['monai_batch1']} "
-            f"| {r['naive']} | {c['vs_monai']}x |"
+            f"| {r.get('monai_compiled', '-')} | {r['naive']} | {c['vs_monai']}x | "
+            f"{c.get('compiled_vs_monai', '-')}x | {c.get('compiled_vs_monai_compiled', '-')}x |"
         )
     return "\n".join(lines) + "\n"
 
@@ -254,6 +269,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default="segnet,segnet-lite")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--precisions", default="fp16,fp32", help="eager, CUDA only")
     parser.add_argument("--deadline", type=float, default=240.0, help="seconds")
     parser.add_argument("--smoke", action="store_true", help="CPU, segnet-lite, 2 small slices")
     parser.add_argument("--out", type=Path, default=None)

@@ -11,13 +11,13 @@ against CPU labels.
    crops/s of the whole loop, data included, are reported), so that the labels compared
    below come from a model with real decisions, not from untrained near-ties.
 2. ``python -m volseg.cli segment`` (its own cluster, defaults: derived tiling and batch,
-   bf16) runs on a ``--short``-slice and a ``--depth``-slice phantom of 2300 x 1920; a
-   thread samples GPU utilisation (NVML) every 0.1 s. The marginal time per slice is
-   ``(wall_long - wall_short) / (depth - short)`` and the 1800-slice volume is
-   ``wall_short + (1800 - short) × marginal``.
+   bf16, ``torch.compile`` on CUDA) runs on a ``--short``-slice and a ``--depth``-slice
+   phantom of 2300 x 1920; a thread samples GPU utilisation (NVML) every 0.1 s. The
+   marginal time per slice is ``(wall_long - wall_short) / (depth - short)`` and the
+   1800-slice volume is ``wall_short + (1800 - short) × marginal``.
 3. The GPU labels of ``--compare`` slices of the long run are compared with the same
    model's labels on the CPU (float32, the same plan otherwise), and the GPU labels at
-   ``fp16`` and ``fp32`` with the CPU's too.
+   ``bf16``, ``fp16`` and ``fp32`` (eager, in this process) with the CPU's too.
 
 Writes ``gpu_segment.json`` and ``gpu_segment.md`` into ``--out``.
 """
@@ -83,13 +83,14 @@ class UtilSampler:
         if not s:
             return {"samples": 0}
         busy = [i for i, v in enumerate(s) if v > 0]
-        steady = s[busy[0] : busy[-1] + 1] if busy else []
+        steady = s[busy[0] : busy[-1] + 1] if busy else [0.0]
         return {
             "samples": len(s),
             "mean_whole_run_pct": round(statistics.fmean(s), 1),
-            "mean_from_first_to_last_kernel_pct": round(statistics.fmean(steady), 1)
-            if steady
-            else 0,
+            "mean_from_first_to_last_kernel_pct": round(statistics.fmean(steady), 1),
+            "mean_second_half_of_kernels_pct": round(
+                statistics.fmean(steady[len(steady) // 2 :]), 1
+            ),
             "idle_before_first_kernel_s": round(busy[0] * self.period, 1) if busy else None,
         }
 
@@ -152,8 +153,13 @@ def _compare(ckpt: str, volume: Path, gpu_labels: np.ndarray, args: argparse.Nam
     box = Box((0, 0, 0), (args.compare, *shape[1:]))
 
     def labels(device: str, precision: str) -> np.ndarray:
-        plan = InferencePlan.resolve(
-            checkpoint, volume_shape=shape, device=device, precision=precision, skip="empty"
+        plan = InferencePlan.resolve(  # eager: the compiled run is the segment run's
+            checkpoint,
+            volume_shape=shape,
+            device=device,
+            precision=precision,
+            skip="empty",
+            compiled=False,
         )
         predictor = BlockPredictor(checkpoint.model, plan)
         region = predictor.read_region(box)
@@ -239,8 +245,8 @@ def table(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--depth", type=int, default=64)
-    parser.add_argument("--short", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=256)
+    parser.add_argument("--short", type=int, default=64)
     parser.add_argument("--height", type=int, default=2300)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--models", default="segnet,segnet-lite")

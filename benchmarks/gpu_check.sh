@@ -32,16 +32,19 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, keep going
 { nvidia-smi; $py -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } \
   > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
-step gpu_tests 80 $py -m pytest -o addopts="" -p no:cacheprovider -W default -m gpu -q -rs \
+step gpu_tests 110 $py -m pytest -o addopts="" -p no:cacheprovider -W default -m gpu -q -rs \
   tests/infer
 if [ -n "$smoke" ]; then
   step bench_gpu 300 $py benchmarks/bench_gpu.py --smoke --out "$out"
   step bench_gpu_segment 300 $py benchmarks/bench_gpu_segment.py --smoke --out "$out"
   step bench_train 300 $py benchmarks/bench_train.py --smoke --device cpu --out "$out"
 else
-  step bench_gpu_segment 180 $py benchmarks/bench_gpu_segment.py --out "$out"
-  step bench_gpu 140 $py benchmarks/bench_gpu.py --device cuda --deadline 80 --out "$out"
-  step bench_train 40 $py benchmarks/bench_train.py --device cuda --batch 32 --out "$out"
+  # extra options for a re-measurement within the same lease, e.g. SEGMENT_ARGS="--models segnet"
+  step bench_gpu_segment 200 $py benchmarks/bench_gpu_segment.py --out "$out" ${SEGMENT_ARGS:-}
+  step bench_gpu 140 $py benchmarks/bench_gpu.py --device cuda --deadline 80 --out "$out" \
+    ${SLICE_ARGS:-}
+  [ -n "${SKIP_TRAIN:-}" ] ||
+    step bench_train 40 $py benchmarks/bench_train.py --device cuda --batch 32 --out "$out"
 fi
 tar czf "$out.tgz" -C "$(dirname "$out")" "$(basename "$out")"
 exit $status

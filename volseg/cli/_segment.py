@@ -71,6 +71,14 @@ def segment(
             "fp16 or fp32 (CUDA labels closest to CPU labels, slower)."
         ),
     ] = "auto",
+    compile_model: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile",
+            help="torch.compile the network (default: on for CUDA at bf16/fp16 where Triton "
+            "is installed; about 12 s per worker, then 1.5x faster for SegNet on an H100).",
+        ),
+    ] = None,
     ignore_voxel_size: Annotated[
         bool,
         typer.Option(
@@ -118,6 +126,7 @@ def segment(
         "skip": skip,
         "device": device,
         "precision": precision,
+        "compile": compile_model,
         "ignore_voxel_size": ignore_voxel_size,
         "scheduler": scheduler,
         "workers": workers,

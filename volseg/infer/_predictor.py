@@ -158,6 +158,8 @@ class BlockPredictor:
         self.weights = torch.from_numpy(np.ascontiguousarray(window)).to(self.device)
         self.scale = offset_scale(offsets, self.device)
         self.model = prepare_model(model, self.device)
+        if plan.compiled:  # compiled on the first pass (one batch shape: no recompiles)
+            self.model = torch.compile(self.model)  # type: ignore[assignment]
         size = plan.tile + 2 * plan.context
         self._shape = (plan.batch_size, self.in_channels, size, size)
         self._batch = torch.zeros(self._shape, dtype=torch.float32, device=self.device)

@@ -50,6 +50,8 @@ class SegmentConfig(FrozenConfig):
     device: DeviceChoice = "auto"
     #: Forward-pass arithmetic: bf16 on CUDA, float32 on the CPU by default (recorded).
     precision: Precision = DEFAULT_PRECISION
+    #: torch.compile the network (None: on for CUDA at bf16/fp16 where Triton is installed).
+    compile: bool | None = None
     scheduler: str | None = None
     workers: int | None = Field(None, ge=1)
     threads_per_worker: int | None = Field(None, ge=1)

@@ -173,6 +173,7 @@ def resolve_run(
         skip=config.skip,
         probability_dtype=config.probabilities or "float16",
         precision=config.precision,
+        compiled=config.compile,
     )
     run = ResolvedRun(
         volume=str(volume.path.resolve()),

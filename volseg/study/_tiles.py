@@ -304,6 +304,7 @@ def study_tiles(
                 batch_size=1 if s.reference else None,
                 block=box,
                 skip="none" if s.reference else SKIP,
+                compiled=False,  # eager: each tile size would compile anew
             )
             context, batch = plan.context, plan.batch_size
             predictor = BlockPredictor(ckpt.model, plan)

@@ -99,6 +99,7 @@ def validation_plan(
         block=block,
         outputs=frozenset({"labels", "probabilities"}),
         skip=DEFAULT_SKIP,
+        compiled=False,  # the weights change every validation: compiling would not pay
     )
 
 
