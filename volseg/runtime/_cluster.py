@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -223,7 +224,10 @@ def connect(
     # dask sets MALLOC_TRIM_THRESHOLD_ in worker processes; setting it switches off glibc's
     # dynamic mmap threshold, so every large array (a network's activations) is mmapped,
     # page-faulted and unmapped again: ~10 % of segment's time. volseg's workers keep it.
-    with dask.config.set({_TRIM: None}):
+    with dask.config.set({_TRIM: None}), warnings.catch_warnings():
+        # Its scheduler's HTTP server takes port 8787 even without a dashboard; when another
+        # cluster has it, it moves to a free port with a warning that is not the user's.
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=threads + spare_threads,

@@ -98,8 +98,9 @@ def _attempts(task: BlockTask[U], todo: list[tuple[int, U]]) -> Iterator[tuple[i
 
 class _Watch:
     """The ``idle`` check of a run on a cluster: raises ClusterConnectionError when the
-    scheduler cannot be asked any more, or when every worker the run had is gone and none
-    came back within :func:`worker_timeout` seconds (the tasks would wait forever)."""
+    scheduler cannot be asked any more, or when every worker the run had (seen by the
+    scheduler, or running its blocks) is gone and none came back within
+    :func:`worker_timeout` seconds (the tasks would wait forever)."""
 
     def __init__(self, client: Client, run: _Run) -> None:
         self.client, self.run = client, run
@@ -120,7 +121,7 @@ class _Watch:
         if threads:
             self.had_workers, self.none_since = True, None
             return
-        if not self.had_workers:
+        if not (self.had_workers or self.run.done or self.run.failed):
             return  # workers still to come (SLURM jobs in the queue)
         now = time.monotonic()
         if self.none_since is None:
