@@ -32,7 +32,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, keep going
 { nvidia-smi; $py -c "import torch; print(torch.__version__, torch.cuda.is_available())"; } \
   > "$out/machine.txt" 2>&1
 cat "$out/machine.txt"
-step gpu_tests 110 $py -m pytest -o addopts="" -p no:cacheprovider -W default -m gpu -q -rs \
+step gpu_tests 180 $py -m pytest -o addopts="" -p no:cacheprovider -W default -m gpu -q -rs \
   tests/infer
 if [ -n "$smoke" ]; then
   step bench_gpu 300 $py benchmarks/bench_gpu.py --smoke --out "$out"
