@@ -5,21 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
-import zarr
 
 from volseg.errors import StoreNotFoundError
 from volseg.io._layout import AXES, scale_and_translation
 from volseg.io._store import VolumeStore, attrs
+from volseg.io._strict import StrictArray
 
 
 def _as_dataarray(
-    array: zarr.Array, level_meta: dict[str, Any], name: str, attrs: dict[str, Any]
+    array: StrictArray, level_meta: dict[str, Any], name: str, attrs: dict[str, Any]
 ) -> xr.DataArray:
     scale, translation = scale_and_translation(level_meta)
-    data = da.from_zarr(array)
+    data = array.to_dask()  # strict: a damaged chunk is an error naming its key
     coords = {
         axis: xr.Variable(
             axis, t + s * np.arange(n, dtype=np.float64), attrs={"units": "micrometer"}
@@ -32,7 +31,7 @@ def _as_dataarray(
 
 
 def open_volume(
-    path: str | Path, *, level: int = 0, allow_incomplete: bool = False
+    path: str | Path, *, level: int = 0, allow_incomplete: bool = False, fill_missing: bool = False
 ) -> xr.DataArray:
     """Open the image of a store as a lazy, dask-backed ``xarray.DataArray``.
 
@@ -43,7 +42,11 @@ def open_volume(
     level
         Pyramid level; 0 is full resolution.
     allow_incomplete
-        Read a store whose writing never finished (its data may be partial).
+        Read a store whose writing never finished (its data may be partial; a chunk never
+        written reads as the fill value).
+    fill_missing
+        Read a missing image chunk as the fill value: for a foreign store whose writer
+        omits chunks that hold only it. Without it, reading a missing chunk is an error.
 
     Returns
     -------
@@ -55,6 +58,10 @@ def open_volume(
     Raises
     ------
     StoreNotFoundError, InvalidStoreError, IncompleteStoreError
+        When opened.
+    MissingChunkError, CorruptChunkError
+        When computed: a chunk read is missing (unless ``fill_missing``) or fails its
+        checksum or cannot be decoded; the message names the array and the chunk key.
 
     Examples
     --------
@@ -74,7 +81,9 @@ def open_volume(
         **{k: v for k, v in meta.items() if k not in ("provenance", "complete", "voxel_size")},
     }
     ds = store.multiscale["datasets"][level]
-    return _as_dataarray(store.image(level), ds, store.multiscale.get("name", "image"), attrs)
+    # an incomplete store may lack image chunks its job never wrote: read them as the fill
+    image = StrictArray(store.image(level), "image", fill_missing=allow_incomplete or fill_missing)
+    return _as_dataarray(image, ds, store.multiscale.get("name", "image"), attrs)
 
 
 def open_labels(
@@ -112,6 +121,9 @@ def open_labels(
     StoreNotFoundError, InvalidStoreError, IncompleteStoreError
         As :func:`open_volume`; also when ``name`` is omitted and the store does not hold
         exactly one label image (the message lists them).
+    CorruptChunkError
+        When computed: a chunk fails its checksum or cannot be decoded (a missing chunk
+        is background).
     """
     store = VolumeStore.open(path)
     if not allow_incomplete:
@@ -132,4 +144,4 @@ def open_labels(
         "provenance": store.meta.get("provenance", {}),
         **{k: v for k, v in attrs(group).get("volseg", {}).items() if k != "classes"},
     }
-    return _as_dataarray(store.labels(name, level), ds, name, info)
+    return _as_dataarray(StrictArray(store.labels(name, level), "labels"), ds, name, info)
