@@ -10,16 +10,11 @@ import typer
 import typer.main
 
 from volseg.cli._app import PROG, app
-from volseg.errors import (
-    BlocksFailedError,
-    ClusterConnectionError,
-    CorruptChunkError,
-    MissingChunkError,
-    VolsegError,
-)
+from volseg.errors import BlocksFailedError, CorruptChunkError, MissingChunkError, VolsegError
 
-#: Errors that stop a run under way (damaged data, a lost cluster): status 1, not 2.
-RUN_FAILURES = (BlocksFailedError, ClusterConnectionError, CorruptChunkError, MissingChunkError)
+#: Errors of the data a run reads, found as it reads it: status 1, not 2 (as is any error
+#: that stops a block run under way, e.g. the cluster lost).
+RUN_FAILURES = (BlocksFailedError, CorruptChunkError, MissingChunkError)
 
 
 def main() -> None:
@@ -46,7 +41,7 @@ def main() -> None:
         if debug:
             raise
         _error(exc, str(exc))
-        sys.exit(1 if isinstance(exc, RUN_FAILURES) else 2)
+        sys.exit(1 if isinstance(exc, RUN_FAILURES) or _stopped_a_run(exc) else 2)
     except OSError as exc:
         if debug:
             raise
@@ -75,6 +70,12 @@ def main() -> None:
             "traceback, and report it",
         )
         sys.exit(1)
+
+
+def _stopped_a_run(exc: BaseException) -> bool:
+    from volseg.runtime._summary import stopped_a_run
+
+    return stopped_a_run(exc)
 
 
 def _error(exc: BaseException, line: str) -> None:

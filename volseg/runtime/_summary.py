@@ -150,18 +150,31 @@ def attach_summary(exc: BaseException, summary: RunSummary, *, shown: bool = Fal
     exc.volseg_summary_shown = shown  # type: ignore[attr-defined]
 
 
-def summary_of(exc: BaseException | None) -> RunSummary | None:
-    """The run summary attached to ``exc`` or to an exception it was raised while handling
-    (closing the cluster after a lost scheduler may fail too); None when there is none,
-    or it was shown already."""
+def _carrier(exc: BaseException | None) -> BaseException | None:
+    """``exc``, or the exception it was raised while handling (closing the cluster after a
+    lost scheduler may fail too), that carries a run summary; None if none does."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        summary = getattr(exc, "volseg_summary", None)
-        if isinstance(summary, RunSummary):
-            return None if getattr(exc, "volseg_summary_shown", False) else summary
+        if isinstance(getattr(exc, "volseg_summary", None), RunSummary):
+            return exc
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def stopped_a_run(exc: BaseException) -> bool:
+    """Whether ``exc`` stopped a block run under way (it carries the run's summary)."""
+    return _carrier(exc) is not None
+
+
+def summary_of(exc: BaseException | None) -> RunSummary | None:
+    """The run summary ``exc`` carries (see :func:`attach_summary`); None when there is
+    none, or it was shown already."""
+    carrier = _carrier(exc)
+    if carrier is None or getattr(carrier, "volseg_summary_shown", False):
+        return None
+    summary: RunSummary = carrier.volseg_summary  # type: ignore[attr-defined]
+    return summary
 
 
 def failed_error(summary: RunSummary, *, shown: bool = False) -> BlocksFailedError:
