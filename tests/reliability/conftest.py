@@ -36,10 +36,10 @@ Property → test (files in tests/reliability/ unless a path is given):
   a block that raises, retried ``retries`` times: tests/runtime/test_run.py
 - an OS error ends in one line and exit 1: test_one_line_failures.py
 
-Known gaps. A finished block is computed again when the worker holding its result dies
-while the run waits for another block (pinned by a strict xfail:
-test_cluster_faults.py::test_a_finished_block_is_not_computed_again_when_a_worker_dies).
-torch's thread count changes float sums: a run in this process with all cores and one in a
+- a finished block is not computed again when the worker holding its result dies:
+  test_cluster_faults.py::test_a_finished_block_is_not_computed_again_when_a_worker_dies
+
+Known gap. torch's thread count changes float sums: a run in this process with all cores and one in a
 dask worker (one thread) differ by one uint8 probability step in a few voxels, so the
 tests here run torch with one thread (``worker_threads``).
 """

@@ -85,12 +85,6 @@ def test_a_poison_block_is_tried_a_bounded_number_of_times(poisoned, client) -> 
     client.wait_for_workers(2, timeout=60)  # the cluster survives it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner holds the last finished block's future while it waits for the next "
-    "(runtime/_bounded.py: `_, item = in_flight.pop(...)`; runtime/_run.py: the loop's "
-    "`future`); when the worker holding that result dies, dask computes the block again",
-)
 def test_a_finished_block_is_not_computed_again_when_a_worker_dies(poisoned) -> None:
     _, poison, _, writes = poisoned
     again = Counter(w.key for w in writes if w.key != labels_key(poison))

@@ -69,7 +69,7 @@ def as_completed_bounded(
             batch.reverse()
             while batch:
                 future = batch.pop()  # held by nothing once yielded: results freed early
-                _, item = in_flight.pop(str(future.key))
+                item = in_flight.pop(str(future.key))[1]  # a bound `_` would hold it
                 yield future, item
                 del future
                 fill()

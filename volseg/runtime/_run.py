@@ -314,3 +314,6 @@ def _on_cluster(run: _Run, client: Client, max_in_flight: int | None) -> None:
                     f"the connection to the dask scheduler at {_address(client)} was lost "
                     f"({block.name}: task {future.status})"
                 )
+            # Let go of the result while waiting for the next block: a future still held
+            # here would have dask compute its block again if the worker holding it died.
+            del future
