@@ -16,6 +16,7 @@ from volseg.infer import worker_predictor
 from volseg.io import VolumeStore, build_pyramid, provenance, read_box
 from volseg.models import load_checkpoint, read_checkpoint_header
 from volseg.runtime import BlockTask, Ledger, RunSummary, connect, open_run, run_task
+from volseg.runtime._summary import attach_summary
 from volseg.segment._checks import check_inputs
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
@@ -223,16 +224,22 @@ def segment(
                 )
             summary = run_task(task, None if inline else client, progress=progress)
         if summary.ok:
-            if store.levels > 1:
-                build_pyramid(store, labels=[SEGMENTATION], image=False, progress=progress)
-            store.mark_complete(
-                segment={
-                    "blocks": summary.total,
-                    "seconds": round(summary.seconds, 3),
-                    "voxels_per_s": round(summary.voxels_per_s, 1),
-                    **{k: v for k, v in summary.stats_sum.items() if isinstance(v, int | float)},
-                }
-            )
+            try:
+                if store.levels > 1:
+                    build_pyramid(store, labels=[SEGMENTATION], image=False, progress=progress)
+                store.mark_complete(
+                    segment={
+                        "blocks": summary.total,
+                        "seconds": round(summary.seconds, 3),
+                        "voxels_per_s": round(summary.voxels_per_s, 1),
+                        **{
+                            k: v for k, v in summary.stats_sum.items() if isinstance(v, int | float)
+                        },
+                    }
+                )
+            except OSError as exc:  # every block is done: the summary says --resume finishes
+                attach_summary(exc, summary)
+                raise
     return SegmentResult(
         out=out, summary=summary, config=resolved, seconds=time.perf_counter() - t0
     )
