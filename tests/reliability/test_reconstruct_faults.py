@@ -1,0 +1,181 @@
+"""``reconstruct`` when things go wrong: workers killed, the whole run killed, a full disk, a
+second run on the same output. It has no ``--resume``: a run that did not finish leaves
+``objects.zarr`` incomplete and no table, and a rerun (``--overwrite``) computes every pass
+again, giving the clean run's bytes.
+
+Object ids across worker counts, block shapes and task order:
+tests/reconstruct/test_components.py::test_output_does_not_depend_on_blocks_workers_or_task_order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from object_runs import (
+    CHUNKS,
+    N_BLOCKS,
+    Written,
+    chunk_key,
+    partial_files,
+    watched_run,
+    write_segmentation,
+)
+
+from volseg.errors import BlocksFailedError, RunLockedError, StoreExistsError
+from volseg.io import VolumeStore, verify_store
+from volseg.reconstruct import OBJECTS_STORE, reconstruct_components
+from volseg.reconstruct._components import RETRIES
+from volseg.testing import Fault, Faults, inject_faults
+
+NAME = "soma_objects"
+#: Where the passes write, relative to the output folder: block-local ids (label pass),
+#: final ids (write pass).
+LOCAL = ".volseg-work/provisional/c/*"
+FINAL = f"{OBJECTS_STORE}/labels/{NAME}/0/c/*"
+
+
+def _run(segmented: Path, out: Path, client: object, **options: object):
+    return reconstruct_components(
+        segmented,
+        out,
+        classes=["soma"],
+        block_shape=CHUNKS,
+        client=client,
+        progress=False,
+        **options,
+    )
+
+
+def _read(out: Path) -> Written:
+    return Written.read(out, OBJECTS_STORE, [NAME])
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_segmentation(tmp_path_factory.mktemp("segmented") / "seg.zarr")
+
+
+@pytest.fixture(scope="module")
+def reference(segmented: Path, client, tmp_path_factory: pytest.TempPathFactory) -> Written:
+    """A clean run: what every faulty run must end with, bit for bit."""
+    out = tmp_path_factory.mktemp("reference")
+    result = _run(segmented, out, client)
+    written = _read(out)
+    # not vacuous: 12 somas (4 across chunk borders), and every block writes ids
+    assert result.n_objects == 12 and len(written.table) == 12
+    assert len(written.chunks) == N_BLOCKS
+    return written
+
+
+@pytest.fixture(scope="module")
+def faults(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
+    with inject_faults(tmp_path_factory.mktemp("faults"), client=client) as planned:
+        yield planned
+
+
+@pytest.fixture(autouse=True)
+def two_workers(client) -> None:
+    client.wait_for_workers(2, timeout=60)  # a killed worker's replacement may be starting
+
+
+def test_workers_killed_in_the_label_and_write_passes_give_the_clean_output(
+    segmented: Path, reference: Written, client, faults: Faults, tmp_path: Path
+) -> None:
+    out = tmp_path / "objects"
+    faults.plan(out, Fault("kill", LOCAL, nth=3), Fault("kill", FINAL, nth=2))
+    result = _run(segmented, out, client)
+    kills = [w for w in faults.writes() if w.action == "kill"]
+    assert len(kills) == 2 and kills[0].pid != kills[1].pid
+    assert result.n_objects == 12
+    reference.assert_equal(_read(out))
+    assert not (out / ".volseg-work").exists()
+
+
+def test_a_full_disk_leaves_the_store_incomplete_and_a_rerun_completes_identically(
+    segmented: Path, reference: Written, client, faults: Faults, tmp_path: Path
+) -> None:
+    out = tmp_path / "objects"
+    full = f"{OBJECTS_STORE}/labels/{NAME}/0/{chunk_key(5)}"  # block 5's final ids
+    faults.plan(out, Fault("enospc", full, nth=None), Fault("record", FINAL))
+    with pytest.raises(BlocksFailedError, match=r"1 of \d+ blocks failed .*No space left") as err:
+        _run(segmented, out, client)
+    assert str(out.resolve() / full) in str(err.value)
+    attempts = [w for w in faults.writes() if w.key == full]
+    assert [w.action for w in attempts] == ["enospc"] * (RETRIES + 1)
+    written = {w.key for w in faults.writes() if w.action == "none"}
+    assert len(written) == N_BLOCKS - 1  # the other blocks finished
+    store = out / OBJECTS_STORE
+    assert not VolumeStore.open(store).complete
+    assert not (out / "objects.parquet").exists() and not (out / "objects.csv").exists()
+    assert not (store / full.split("/", 1)[1]).exists()
+    assert not partial_files(out)
+    assert verify_store(store, progress=False).ok  # no torn chunk: every one decodes
+
+    faults.plan(out, Fault("record", FINAL))
+    _run(segmented, out, client, overwrite=True)
+    assert len(faults.writes()) == N_BLOCKS  # no resume: every block again
+    reference.assert_equal(_read(out))
+
+
+@dataclass(frozen=True)
+class Crash:
+    out: Path
+    returncode: int
+    refused: BaseException | None  # what a second run raised while the first ran
+    holder: int  # the pid of the crashed run
+
+
+#: The 2nd write of final ids ends the run: the label and merge passes are done, the
+#: write pass is under way.
+CRASH_AT = 2
+
+
+@pytest.fixture(scope="module")
+def crash(segmented: Path, client, tmp_path_factory: pytest.TempPathFactory) -> Crash:
+    """``volseg reconstruct`` as a user runs it (its own process and local cluster), its
+    label pass slowed (0.2 s a block) so that a second run tries while it runs; the whole
+    process group SIGKILLed 0.5 s after its 2nd write of final ids."""
+    root = tmp_path_factory.mktemp("crash")
+    out = root / "objects"
+    faults = Faults(root / "faults")
+    faults.plan(
+        out,
+        Fault("crash-after", FINAL, nth=CRASH_AT, seconds=0.5),
+        Fault("delay", LOCAL, nth=None, seconds=0.2),
+    )
+    args = ["reconstruct", segmented, "--out", out, "--classes", "soma", "--block", "4,16,16",
+            "--no-meshes",
+            "--skeletons", "none", "--workers", "1", "--no-progress"]  # fmt: skip
+    refused = None
+    with watched_run(faults, *args) as process:
+        try:
+            _run(segmented, out, client, overwrite=True)
+        except RunLockedError as exc:
+            refused = exc
+        process.communicate(timeout=120)
+    return Crash(out, process.returncode, refused, process.pid)
+
+
+def test_a_second_run_is_refused_while_the_first_runs(crash: Crash) -> None:
+    assert isinstance(crash.refused, RunLockedError)
+    assert f"pid {crash.holder}" in str(crash.refused)
+
+
+def test_a_crashed_run_is_never_complete_and_a_rerun_gives_the_clean_output(
+    crash: Crash, segmented: Path, reference: Written, client
+) -> None:
+    assert crash.returncode == -9
+    store = crash.out / OBJECTS_STORE
+    assert not VolumeStore.open(store).complete
+    assert not (crash.out / "objects.parquet").exists()
+    final = [p for p in (store / "labels" / NAME / "0" / "c").rglob("*") if p.is_file()]
+    assert len(final) == CRASH_AT  # killed mid-way through the write pass
+    with pytest.raises(StoreExistsError, match="--overwrite"):
+        _run(segmented, crash.out, client)  # a crashed output is not taken for finished
+    _run(segmented, crash.out, client, overwrite=True)  # the dead run's lock is stale
+    reference.assert_equal(_read(crash.out))
+    assert os.path.exists(store / ".volseg-run") and not partial_files(crash.out)
