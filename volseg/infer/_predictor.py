@@ -47,7 +47,10 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
 
 class _Staging:
     """Host buffers the raw voxels of a batch are gathered into before they go to the
-    device; two on CUDA, so one fills while the other is copied (pinned memory)."""
+    device; two on CUDA, so one fills while the other is copied (pinned memory). On CUDA
+    the raw voxels cross as they are (uint8 stays uint8) into a device buffer of their own
+    dtype and are converted to float32 there: a copy that converts as it crosses would
+    convert on the host and move four times the bytes."""
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, device: torch.device) -> None:
         self.dtype = dtype
@@ -58,6 +61,7 @@ class _Staging:
             tensors = [t.pin_memory() for t in tensors]
         self.tensors = tensors
         self.arrays = [t.numpy() for t in tensors]
+        self.raw = torch.empty_like(tensors[0], device=device) if self.cuda else None
         self.events: list[Any] = [None] * count
         self.current = 0
 
@@ -70,13 +74,16 @@ class _Staging:
         return self.arrays[self.current]
 
     def send(self, target: torch.Tensor) -> None:
-        """Copy (and convert) the filled buffer into ``target`` on the device."""
-        target.copy_(self.tensors[self.current], non_blocking=self.cuda)
-        if self.cuda:
-            event = torch.cuda.Event()
-            event.record()
-            self.events[self.current] = event
-            self.current = (self.current + 1) % len(self.tensors)
+        """Copy the filled buffer into ``target`` on the device, converted there."""
+        if self.raw is None:
+            target.copy_(self.tensors[self.current])
+            return
+        self.raw.copy_(self.tensors[self.current], non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self.events[self.current] = event
+        self.current = (self.current + 1) % len(self.tensors)
+        target.copy_(self.raw)  # on the device, after the copy (stream order)
 
 
 class BlockPredictor:
