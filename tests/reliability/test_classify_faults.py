@@ -6,6 +6,7 @@ every run ends with the clean run's bytes, or leaves ``classified.zarr`` incompl
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,14 @@ CLASSES = f"{CLASSIFIED_STORE}/labels/{CLASSIFIED}/0/c/*"
 BLOCKS = f"{CLASSIFIED_STORE}/labels/*/0/c/*"
 #: The block-local ids of the components pass of measuring the objects (a work array).
 LOCAL = ".volseg-work/provisional/c/*"
+
+
+def _dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def block_of(key: str) -> int:
@@ -88,20 +97,6 @@ def faults(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]
 @pytest.fixture(autouse=True)
 def two_workers(client) -> None:
     client.wait_for_workers(2, timeout=60)  # a killed worker's replacement may be starting
-
-
-def test_workers_killed_measuring_and_writing_give_the_clean_output(
-    inputs: Inputs, reference: Written, client, faults: Faults, tmp_path: Path
-) -> None:
-    out = tmp_path / "classified"
-    # one worker dies measuring the objects, one writing the 2nd block's classes (its
-    # object ids are on disk already)
-    faults.plan(out, Fault("kill", LOCAL, nth=3), Fault("kill", CLASSES, nth=2))
-    result = inputs.run(out, client)
-    kills = [w for w in faults.writes() if w.action == "kill"]
-    assert len(kills) == 2 and kills[0].pid != kills[1].pid
-    assert result.ok and result.summary.done == N_BLOCKS
-    reference.assert_equal(_read(out))
 
 
 def test_a_full_disk_leaves_the_store_incomplete_and_resume_completes_identically(
@@ -213,3 +208,20 @@ def test_a_crashed_run_is_never_complete_and_resume_gives_the_clean_output(
     summary = crash.resumed.summary
     assert crash.resumed.ok and (summary.done, summary.skipped) == (len(todo), len(crash.done))
     reference.assert_equal(_read(crash.out))
+
+
+def test_a_worker_killed_mid_block_gives_the_clean_output(
+    inputs: Inputs, reference: Written, client, faults: Faults, tmp_path: Path
+) -> None:
+    out = tmp_path / "classified"
+    # the worker writing the 3rd block's classes dies (its object ids are on disk
+    # already); workers killed in the components passes: test_reconstruct_faults.py
+    faults.plan(out, Fault("kill", CLASSES, nth=3), Fault("record", BLOCKS))
+    result = inputs.run(out, client)
+    kills = [w for w in faults.writes() if w.action == "kill"]
+    assert len(kills) == 1 and _dead(kills[0].pid)
+    killed = block_of(kills[0].key)
+    assert [w.action for w in faults.writes(OBJECTS) if block_of(w.key) == killed] == ["none"] * 2
+    assert result.ok and result.summary.done == N_BLOCKS
+    assert Ledger(out / CLASSIFIED_STORE).done() == set(range(N_BLOCKS))
+    reference.assert_equal(_read(out))
