@@ -1,6 +1,7 @@
-"""The reliability suite: what ``volseg segment`` promises when things go wrong, one test
-per property, with faults injected into real runs (a real zarr store on disk, real dask
-worker processes, the real tiny model; the fault fixtures are in :mod:`volseg.testing`).
+"""The reliability suite: what ``volseg segment`` (and ``reconstruct``, ``classify`` and the
+studies, below) promise when things go wrong, one test per property, with faults injected
+into real runs (a real zarr store on disk, real dask worker processes, the real tiny model;
+the fault fixtures are in :mod:`volseg.testing`).
 
 Property → test (files in tests/reliability/ unless a path is given):
 
@@ -39,9 +40,47 @@ Property → test (files in tests/reliability/ unless a path is given):
 - a finished block is not computed again when the worker holding its result dies:
   test_cluster_faults.py::test_a_finished_block_is_not_computed_again_when_a_worker_dies
 
-Known gap. torch's thread count changes float sums: a run in this process with all cores and one in a
-dask worker (one thread) differ by one uint8 probability step in a few voxels, so the
-tests here run torch with one thread (``worker_threads``).
+``reconstruct`` (no ``--resume``: an unfinished run is rerun with ``--overwrite``), in
+test_reconstruct_faults.py unless a path is given:
+
+- object ids (labels and table) identical across worker counts, block shapes and task order:
+  tests/reconstruct/test_components.py::test_output_does_not_depend_on_blocks_workers_or_task_order
+- a worker SIGKILLed mid-pass → the clean run's bytes:
+  test_a_worker_killed_mid_pass_gives_the_clean_output
+- crash (the whole run SIGKILLed) → ``objects.zarr`` never complete, no table; a rerun gives
+  the clean output: test_a_crashed_run_is_never_complete_and_a_rerun_gives_the_clean_output
+- ENOSPC on an output write → not complete, no torn chunk, the rerun completes identically:
+  test_a_full_disk_leaves_the_store_incomplete_and_a_rerun_completes_identically
+- a second run refused by the lock while the first runs (another process):
+  test_a_second_run_is_refused_while_the_first_runs; through meshes and skeletons:
+  tests/reconstruct/test_reconstruct_run.py::test_the_lock_is_held_through_meshes_and_skeletons
+
+``classify``, in test_classify_faults.py:
+
+- a worker SIGKILLed mid-block → the clean run's bytes:
+  test_a_worker_killed_mid_block_gives_the_clean_output
+- crash + ``--resume`` → never complete before, only unfinished blocks again, the clean
+  output: test_a_crashed_run_is_never_complete_and_resume_gives_the_clean_output
+- ENOSPC on the n-th write of a block → that block not done, the store not complete, no torn
+  chunk; resume completes identically:
+  test_a_full_disk_leaves_the_store_incomplete_and_resume_completes_identically
+- a second run (resume or overwrite) refused by the lock while the first runs:
+  test_a_second_run_is_refused_while_the_first_runs
+
+The studies (``volseg study crops``; ``study tiles`` writes no store and runs no blocks),
+in test_study_faults.py:
+
+- killed whole mid-run, then run again → finished runs kept, the uninterrupted study's
+  table: test_a_killed_study_resumed_gives_the_uninterrupted_table
+- ENOSPC while a run writes its result → that run fails in one line, the rerun completes
+  with the uninterrupted table: test_a_full_disk_fails_one_run_in_one_line_and_a_rerun_completes
+
+Strict reads (damaged input chunks) in reconstruct, classify, evaluate, train and the
+studies: test_strict_reads_jobs.py.
+
+Known gap. torch's thread count changes float sums: a run in this process with all cores
+and one in a dask worker (one thread) differ by one uint8 probability step in a few voxels,
+so the tests here run torch with one thread (``worker_threads``).
 """
 
 from __future__ import annotations
