@@ -15,9 +15,10 @@ import dask
 
 from volseg.errors import ClusterConnectionError, ConfigError
 from volseg.runtime._local import default_workers
+from volseg.runtime._slurm import is_slurm_config, slurm_cluster
 
 if TYPE_CHECKING:  # distributed is imported when a cluster is made: `import volseg` stays fast
-    from distributed import Client, LocalCluster
+    from distributed import Client, SpecCluster
 
 #: Seconds to wait for an existing scheduler before giving up.
 CONNECT_TIMEOUT = 30
@@ -93,7 +94,7 @@ class ClusterHandle:
     running). ``owned`` says which.
     """
 
-    def __init__(self, client: Client, cluster: LocalCluster | None) -> None:
+    def __init__(self, client: Client, cluster: SpecCluster | None) -> None:
         self.client = client
         self.cluster = cluster
 
@@ -129,7 +130,7 @@ class ClusterHandle:
         self.close()
 
     def __repr__(self) -> str:
-        kind = "local cluster" if self.owned else "existing cluster"
+        kind = type(self.cluster).__name__ if self.owned else "existing cluster"
         return f"ClusterHandle({self.address!r}, {kind})"
 
 
@@ -150,9 +151,11 @@ def connect(
     Parameters
     ----------
     scheduler
-        Address of an existing scheduler (``tcp://host:8786``) or the path of its scheduler
-        file (JSON, as written by ``dask scheduler --scheduler-file``). ``None`` uses
-        ``DASK_SCHEDULER_ADDRESS`` when set, else starts a :class:`~distributed.LocalCluster`.
+        Address of an existing scheduler (``tcp://host:8786``), the path of its scheduler
+        file (JSON, as written by ``dask scheduler --scheduler-file``), or the path of a
+        SLURM config (``.yaml``, see :func:`slurm_cluster`: the workers are SLURM jobs this
+        run submits and cancels when it ends). ``None`` uses ``DASK_SCHEDULER_ADDRESS`` when
+        set, else starts a :class:`~distributed.LocalCluster`.
     n_workers, threads_per_worker
         Size of a local cluster; defaults from :func:`local_cluster_size`
         (``cores // threads_per_worker`` workers of 1 thread; 1 worker with a GPU).
@@ -206,6 +209,15 @@ def connect(
                 f"n_workers/threads_per_worker size a local cluster, but a scheduler "
                 f"({address}) was given; size an existing cluster where its workers start"
             )
+        if is_slurm_config(address):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                jobs = slurm_cluster(address, submit=True, resources=resources)
+            try:
+                return ClusterHandle(Client(jobs), jobs)
+            except BaseException:
+                jobs.close()
+                raise
         try:
             if address.endswith(".json") or Path(address).is_file():
                 client = Client(scheduler_file=address, timeout=CONNECT_TIMEOUT)

@@ -47,6 +47,12 @@ _PASSTHROUGH = frozenset(
 _OWN = frozenset({"partition", "queue", "gpus", "gres", "jobs", "adapt"})
 
 
+def is_slurm_config(scheduler: str) -> bool:
+    """True when a ``--scheduler`` value names a SLURM config (a ``.yaml``/``.yml`` file)
+    rather than a scheduler address or scheduler file (JSON)."""
+    return scheduler.lower().endswith((".yaml", ".yml"))
+
+
 def _load(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     if isinstance(config, Mapping):
         return dict(config)
@@ -112,7 +118,10 @@ def slurm_options(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[st
 
 
 def slurm_cluster(
-    config: Mapping[str, Any] | str | os.PathLike[str], *, submit: bool = False
+    config: Mapping[str, Any] | str | os.PathLike[str],
+    *,
+    submit: bool = False,
+    resources: Mapping[str, float] | None = None,
 ) -> SLURMCluster:
     """A dask-jobqueue :class:`~dask_jobqueue.SLURMCluster` from a volseg SLURM config.
 
@@ -125,6 +134,9 @@ def slurm_cluster(
         Request the jobs the config asks for (``adapt`` bounds, else ``jobs``). False
         builds the cluster (its scheduler runs here) and submits nothing: inspect
         ``cluster.job_script()``, then ``cluster.scale(jobs=n)`` yourself.
+    resources
+        What each task of the run will ask a worker for; ``{"GPU": ...}`` needs ``gpus``
+        in the config (else no worker could ever run a task).
 
     Returns
     -------
@@ -137,12 +149,24 @@ def slurm_cluster(
     ------
     ConfigError
         dask-jobqueue is not installed, or the config is invalid.
+
+    Notes
+    -----
+    :func:`volseg.runtime.connect` calls this for a ``--scheduler`` that names a YAML file:
+    the run submits the worker jobs, and closing it cancels them (``scancel``), also when
+    the run fails. Adaptive bounds let the cluster grow while blocks are pending and shrink
+    as workers idle.
     """
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError as exc:
         raise ConfigError("SLURM clusters need dask-jobqueue: pip install 'volseg[slurm]'") from exc
     cfg = _load(config)
+    if submit and resources and "GPU" in resources and not cfg.get("gpus"):
+        raise ConfigError(
+            "this run needs GPU workers (its device is cuda), but the SLURM config asks for "
+            "no GPUs: set gpus: 1 (and a GPU partition), or run with --device cpu"
+        )
     cluster = SLURMCluster(**slurm_options(cfg))
     if submit:
         adapt = cfg.get("adapt")

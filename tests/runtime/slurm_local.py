@@ -1,0 +1,146 @@
+"""The real single-node SLURM cluster of the tests (``scripts/slurm_local.sh``): start it or
+use the one running, write volseg SLURM configs for it, and watch its queue.
+
+Imported by name (pytest puts this folder on ``sys.path``), like runtime_toy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "slurm_local.sh"
+#: Seconds for the script to install (apt-get) and start the daemons.
+START_TIMEOUT_S = 300
+
+
+def _run(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def node_state() -> str:
+    """The state of the cluster's node as ``sinfo`` reports it ("" when it does not answer)."""
+    if shutil.which("sinfo") is None:
+        return ""
+    try:
+        res = _run("sinfo", "-h", "-N", "-o", "%T", timeout=15)
+    except subprocess.TimeoutExpired:
+        return ""
+    return res.stdout.split()[0] if res.returncode == 0 and res.stdout.split() else ""
+
+
+def start() -> tuple[str | None, bool]:
+    """``(why not, started)``: use the cluster ``sinfo`` already answers for, else start
+    the script's (setting ``SLURM_CONF`` in this process); ``why not`` is None when up."""
+    up = ("idle", "mixed", "allocated")
+    if node_state() in up:
+        return None, False
+    # the script's cluster, started earlier (by .ci/setup, or a developer)
+    ours = _run("bash", str(SCRIPT), "env").stdout.strip().partition("=")[2]
+    before = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = ours
+    if node_state() in up:
+        return None, False
+    res = _run("bash", str(SCRIPT), "start", timeout=START_TIMEOUT_S)
+    if res.returncode != 0:
+        if before is None:
+            del os.environ["SLURM_CONF"]
+        else:
+            os.environ["SLURM_CONF"] = before
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        why = next((ln for ln in lines if ln.startswith("slurm:")), lines[-1] if lines else "")
+        return why or f"slurm: {SCRIPT.name} start failed (exit {res.returncode})", False
+    return None, True
+
+
+def stop() -> None:
+    _run("bash", str(SCRIPT), "stop", timeout=60)
+
+
+def jobs(name: str) -> dict[str, str]:
+    """The jobs named ``name`` in ``squeue``: job id -> state (PENDING, RUNNING, ...)."""
+    res = _run("squeue", "-h", "-n", name, "-o", "%i %T")
+    assert res.returncode == 0, res.stderr
+    return dict(line.split() for line in res.stdout.splitlines() if line.strip())
+
+
+def cancel(job_ids: list[str]) -> None:
+    res = _run("scancel", *job_ids)
+    assert res.returncode == 0, res.stderr
+
+
+def wait_for_jobs(name: str, predicate: Any, timeout: float, what: str) -> dict[str, str]:
+    """Poll ``squeue`` until ``predicate(jobs)`` holds; the jobs then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = jobs(name)
+        if predicate(now):
+            return now
+        time.sleep(0.3)
+    raise AssertionError(f"{what} not seen within {timeout} s; squeue: {jobs(name)}")
+
+
+def write_config(path: Path, name: str, **options: Any) -> Path:
+    """A volseg SLURM config for the local cluster: jobs named ``name`` of one core, worker
+    logs and spill space beside ``path``; ``options`` override (``jobs``, ``adapt``)."""
+    values: dict[str, Any] = {
+        "cores": 1,
+        "processes": 1,
+        "memory": "2GiB",
+        "walltime": "00:20:00",
+        "partition": "debug",
+        "job_name": name,
+        "log_directory": str(path.parent / f"{name}-logs"),
+        "local_directory": str(path.parent / f"{name}-spill"),
+        "scheduler_options": {"dashboard_address": ":0", "host": "127.0.0.1"},
+        "death_timeout": 30,
+        "jobs": 2,
+    }
+    values.update(options)
+    values = {k: v for k, v in values.items() if v is not None}
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+@dataclass
+class QueueWatch:
+    """Polls ``squeue`` for the jobs named ``name`` in a thread while a run goes on:
+    the most jobs running at once, every job id seen, and a callback per poll."""
+
+    name: str
+    on_poll: Any = None
+    most_running: int = 0
+    seen: set[str] = field(default_factory=set)
+    samples: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> QueueWatch:
+        def poll() -> None:
+            while not self._stop.is_set():
+                now = jobs(self.name)
+                running = sum(state == "RUNNING" for state in now.values())
+                self.samples.append(running)
+                self.most_running = max(self.most_running, running)
+                self.seen |= set(now)
+                if self.on_poll is not None:
+                    self.on_poll(now)
+                time.sleep(0.3)
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=30)
