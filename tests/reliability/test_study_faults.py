@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from volseg.io import VolumeStore
 from volseg.runtime import Ledger
 from volseg.study import StudyResult, make_study_config, run_crop_study
 from volseg.testing import Fault, Faults, inject_faults, run_volseg, write_blob_dataset
@@ -148,6 +149,7 @@ def test_a_full_disk_fails_one_run_in_one_line_and_a_rerun_completes(
     assert error.startswith("OSError: [Errno 28] No space left on device")
     assert str(out.resolve() / full) in error and "\n" not in error
     assert _done(out) == {RUNS[0]} and set(_mtimes(out)) == {RUNS[0]}
+    assert not VolumeStore.open(out / "runs" / RUNS[1] / "test.zarr").complete
     assert list(_table(out)["run"]) == [RUNS[0]]  # the report holds the finished run
 
     faults.clear()
