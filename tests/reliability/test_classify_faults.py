@@ -143,6 +143,7 @@ class Crash:
     again: list[FaultWrite]  # the resumed run's block writes
 
 
+CLI_BLOCK = ",".join(map(str, CHUNKS))  # the same blocks on the command line
 #: The 3rd block's classes are the crashed run's last write.
 CRASH_AT = 3
 
@@ -165,7 +166,7 @@ def crash(
         Fault("record", BLOCKS),
     )
     args = ["classify", inputs.segmented, "--classifier", inputs.classifier, "--out", out,
-            "--block", "4,16,16", "--workers", "1", "--no-progress"]  # fmt: skip
+            "--block", CLI_BLOCK, "--workers", "1", "--no-progress"]  # fmt: skip
     refused: list[BaseException] = []
     with watched_run(crashing, *args) as process:
         for second in ({"resume": True}, {"overwrite": True}):

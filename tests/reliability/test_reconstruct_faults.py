@@ -115,6 +115,7 @@ class Crash:
     holder: int  # the pid of the crashed run
 
 
+CLI_BLOCK = ",".join(map(str, CHUNKS))  # the same blocks on the command line
 #: The 2nd write of final ids ends the run: the label and merge passes are done, the
 #: write pass is under way.
 CRASH_AT = 2
@@ -133,7 +134,7 @@ def crash(segmented: Path, client, tmp_path_factory: pytest.TempPathFactory) -> 
         Fault("crash-after", FINAL, nth=CRASH_AT, seconds=0.5),
         Fault("delay", LOCAL, nth=None, seconds=0.2),
     )
-    args = ["reconstruct", segmented, "--out", out, "--classes", "soma", "--block", "4,16,16",
+    args = ["reconstruct", segmented, "--out", out, "--classes", "soma", "--block", CLI_BLOCK,
             "--no-meshes",
             "--skeletons", "none", "--workers", "1", "--no-progress"]  # fmt: skip
     refused = None
