@@ -6,6 +6,7 @@ Imported by name (pytest puts this folder on ``sys.path``), like runtime_toy.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -15,12 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+import zarr
+
+from volseg.io import open_labels
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 #: Seconds for the script to install (apt-get) and start the daemons.
 START_TIMEOUT_S = 300
+#: The test phantom: 8 blocks of one (1, 64, 64) chunk each.
+SHAPE = (8, 64, 64)
+#: Seconds a cancelled job may take to leave squeue (KillWait=2 in the local cluster).
+GONE_S = 20
 
 
 def _run(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -71,6 +80,19 @@ def jobs(name: str) -> dict[str, str]:
     res = _run("squeue", "-h", "-n", name, "-o", "%i %T")
     assert res.returncode == 0, res.stderr
     return dict(line.split() for line in res.stdout.splitlines() if line.strip())
+
+
+def job_of(pid: int) -> str:
+    """The SLURM job a process on this node runs in (its ``SLURM_JOB_ID``)."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    ids = [v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"SLURM_JOB_ID=")]
+    assert ids, f"process {pid} is not in a SLURM job"
+    return ids[0]
+
+
+def block_of(key: str) -> int:
+    """The block (= z chunk) of a labels chunk key of the test phantom."""
+    return int(key.split("/c/")[1].split("/")[0])
 
 
 def cancel(job_ids: list[str]) -> None:
@@ -144,3 +166,32 @@ class QueueWatch:
         self._stop.set()
         assert self._thread is not None
         self._thread.join(timeout=30)
+
+
+def segment_args(inputs: tuple[Path, Path], out: Path) -> list[object]:
+    """``volseg segment`` of the test phantom (options but the cluster's)."""
+    volume, model = inputs
+    return ["segment", volume, "--model", model, "--out", out, "--tile", "32",
+            "--overlap", "16", "--device", "cpu", "--probabilities", "uint8",
+            "--retries", "0", "--no-progress"]  # fmt: skip
+
+
+def stored_chunks(out: Path, name: str) -> dict[str, str]:
+    """Every chunk file under ``out/name``: key -> sha256."""
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((out / name).rglob("c/**/*"))
+        if p.is_file()
+    }
+
+
+def assert_same_segmentation(out: Path, reference: Path) -> None:
+    """Labels, probabilities and the labels chunk files of ``out`` equal ``reference``'s."""
+    np.testing.assert_array_equal(
+        open_labels(out, "segmentation").values, open_labels(reference, "segmentation").values
+    )
+    probs = np.asarray(zarr.open_group(out, mode="r")["probabilities"])
+    expected = np.asarray(zarr.open_group(reference, mode="r")["probabilities"])
+    np.testing.assert_array_equal(probs, expected)
+    chunks = stored_chunks(out, "labels/segmentation/0")
+    assert chunks == stored_chunks(reference, "labels/segmentation/0") and chunks

@@ -4,7 +4,6 @@ bit-identical to a LocalCluster run's, and no job is left in ``squeue`` when the
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,96 +12,42 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from slurm_local import QueueWatch, wait_for_jobs, write_config
-
-from volseg.io import open_labels, open_volume
-from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.testing import (
-    Fault,
-    Faults,
-    run_volseg,
-    write_blob_dataset,
-    write_tiny_checkpoint,
+from slurm_local import (
+    GONE_S,
+    SHAPE,
+    QueueWatch,
+    assert_same_segmentation,
+    segment_args,
+    wait_for_jobs,
+    write_config,
 )
+
+from volseg.testing import Fault, Faults, run_volseg, write_blob_dataset
 
 pytestmark = pytest.mark.usefixtures("slurm")
 
-#: 8 blocks of one (1, 64, 64) chunk each.
-SHAPE = (8, 64, 64)
-#: Seconds a cancelled job may take to leave squeue (KillWait=2 in the local cluster).
-GONE_S = 20
-
-
-def segment_args(inputs: tuple[Path, Path], out: Path) -> list[object]:
-    volume, model = inputs
-    return ["segment", volume, "--model", model, "--out", out, "--tile", "32",
-            "--overlap", "16", "--device", "cpu", "--probabilities", "uint8",
-            "--retries", "0", "--no-progress"]  # fmt: skip
-
-
-def stored_chunks(out: Path, name: str) -> dict[str, str]:
-    """Every chunk file under ``out/name``: key -> sha256."""
-    folder = out / name
-    return {
-        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("c/**/*"))
-        if p.is_file()
-    }
-
-
-def assert_same_segmentation(out: Path, reference: Path) -> None:
-    np.testing.assert_array_equal(
-        open_labels(out, "segmentation").values, open_labels(reference, "segmentation").values
-    )
-    probs = np.asarray(zarr.open_group(out, mode="r")["probabilities"])
-    np.testing.assert_array_equal(
-        probs, np.asarray(zarr.open_group(reference, mode="r")["probabilities"])
-    )
-    chunks = stored_chunks(out, "labels/segmentation/0")
-    assert chunks == stored_chunks(reference, "labels/segmentation/0") and chunks
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("slurm_inputs")
-    config = PhantomConfig(shape=SHAPE, seed=2)
-    volume = generate_phantom(root / "vol.zarr", config, chunks=(1, 64, 64), progress=False).path
-    model = write_tiny_checkpoint(root / "model.pt", open_volume(volume).values)
-    return volume, model
-
-
-@pytest.fixture(scope="module")
-def reference(inputs: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same segmentation on a LocalCluster of two worker processes."""
-    out = tmp_path_factory.mktemp("slurm_reference") / "local.zarr"
-    res = run_volseg(*segment_args(inputs, out), "--workers", "2", "--threads", "1")
-    assert res.returncode == 0, res.stderr
-    labels = open_labels(out, "segmentation").values
-    assert set(np.unique(labels)) == {0, 1, 2}  # not vacuous: every class occurs
-    return out
-
 
 def test_segment_through_slurm_is_bit_identical_to_a_local_run(
-    inputs: tuple[Path, Path], reference: Path, tmp_path: Path
+    slurm_inputs: tuple[Path, Path], slurm_reference: Path, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path / "slurm.yaml", "vs-segment", jobs=2)
     with QueueWatch("vs-segment") as watch:
-        res = run_volseg(*segment_args(inputs, tmp_path / "seg.zarr"), "--scheduler", config)
+        res = run_volseg(*segment_args(slurm_inputs, tmp_path / "seg.zarr"), "--scheduler", config)
     assert res.returncode == 0, res.stderr
     assert watch.most_running == 2 and len(watch.seen) == 2  # the config's two jobs ran
     wait_for_jobs("vs-segment", lambda now: not now, GONE_S, "no job left")
     logs = sorted((tmp_path / "vs-segment-logs").glob("*.err"))
     assert len(logs) == 2  # one worker log per job: the workers were SLURM jobs
-    assert_same_segmentation(tmp_path / "seg.zarr", reference)
+    assert_same_segmentation(tmp_path / "seg.zarr", slurm_reference)
 
 
-def test_a_failed_run_leaves_no_job_behind(inputs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_failed_run_leaves_no_job_behind(slurm_inputs: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "seg.zarr"
     faults = Faults(tmp_path / "faults")  # in the worker jobs too: sbatch exports the env
     faults.plan(out, Fault("enospc", "labels/segmentation/0/c/*", nth=None))
     config = write_config(tmp_path / "slurm.yaml", "vs-fail", jobs=1)
     with QueueWatch("vs-fail") as watch:
-        res = run_volseg(*segment_args(inputs, out), "--scheduler", config, env=faults.env)
+        res = run_volseg(*segment_args(slurm_inputs, out), "--scheduler", config, env=faults.env)
     assert res.returncode == 1, res.stderr
     assert f"{SHAPE[0]} block(s) failed" in res.stderr
     writes = faults.writes()
@@ -112,19 +57,23 @@ def test_a_failed_run_leaves_no_job_behind(inputs: tuple[Path, Path], tmp_path: 
 
 
 def test_a_missing_slurm_config_is_named_before_anything_is_submitted(
-    inputs: tuple[Path, Path], tmp_path: Path
+    slurm_inputs: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    res = run_volseg(*segment_args(inputs, tmp_path / "o.zarr"), "--scheduler", tmp_path / "s.yml")
+    res = run_volseg(
+        *segment_args(slurm_inputs, tmp_path / "o.zarr"), "--scheduler", tmp_path / "s.yml"
+    )
     assert res.returncode == 2 and "s.yml does not exist" in res.stderr, res.stderr
 
 
-def test_reconstruct_through_slurm_equals_a_local_run(reference: Path, tmp_path: Path) -> None:
+def test_reconstruct_through_slurm_equals_a_local_run(
+    slurm_reference: Path, tmp_path: Path
+) -> None:
     config = write_config(tmp_path / "slurm.yaml", "vs-objects", jobs=2)
     common = ["--meshes", "--formats", "ply", "--skeletons", "none", "--no-progress", "--json"]
 
     def run(*where: object) -> dict[str, Any]:
         out = tmp_path / ("slurm" if "--scheduler" in where else "local")
-        res = run_volseg("reconstruct", reference, "--out", out, *common, *where)
+        res = run_volseg("reconstruct", slurm_reference, "--out", out, *common, *where)
         assert res.returncode == 0, res.stderr
         return json.loads(res.stdout)
 
