@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from volseg.errors import ConfigError
-from volseg.runtime import SLURM_EXAMPLE, slurm_cluster, slurm_options
+from volseg.runtime import SLURM_EXAMPLE, connect, slurm_cluster, slurm_options
+from volseg.runtime._slurm import is_slurm_config
 
 pytest.importorskip("dask_jobqueue", reason="dask-jobqueue (the 'slurm' extra) is not installed")
 
@@ -50,3 +51,21 @@ def test_cpu_only_config_and_validation() -> None:
         slurm_options({"cores": 8, "memory": "32GiB", "gpus": 1, "processes": 2})
     custom = slurm_options({"cores": 8, "memory": "32GiB", "gpus": 1, "gres": "gpu:a100:1"})
     assert custom["job_extra_directives"] == ["--gres=gpu:a100:1"]
+
+
+def test_a_gpu_run_on_a_config_without_gpus_is_refused_before_submitting(tmp_path) -> None:
+    config = {"cores": 4, "memory": "16GiB", "scheduler_options": {"host": "127.0.0.1"}}
+    with pytest.raises(ConfigError, match=r"needs GPU workers.*set gpus: 1"):
+        slurm_cluster(config, submit=True, resources={"GPU": 1})
+    with pytest.raises(ConfigError, match="needs GPU workers"):
+        connect(str(_write(tmp_path / "cpu.yaml", config)), resources={"GPU": 1})
+
+
+def test_a_yaml_scheduler_names_a_slurm_config() -> None:
+    assert is_slurm_config("slurm.yaml") and is_slurm_config("site/SLURM.YML")
+    assert not is_slurm_config("tcp://host:8786") and not is_slurm_config("scheduler.json")
+
+
+def _write(path, config):
+    path.write_text(yaml.safe_dump(config))
+    return path

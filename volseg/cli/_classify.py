@@ -34,7 +34,10 @@ app.add_typer(classify_app, name="classify")
 
 Scheduler = Annotated[
     str | None,
-    typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+    typer.Option(
+        help="Existing dask scheduler address or scheduler file, or a SLURM config "
+        "(.yaml: workers as SLURM jobs) (default: local)."
+    ),
 ]
 NeckRatio = Annotated[
     float | None,

@@ -47,7 +47,10 @@ def reconstruct(
     ] = None,
     scheduler: Annotated[
         str | None,
-        typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+        typer.Option(
+            help="Existing dask scheduler address or scheduler file, or a SLURM config "
+            "(.yaml: workers as SLURM jobs) (default: local)."
+        ),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier run's outputs.")] = False,

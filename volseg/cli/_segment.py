@@ -89,9 +89,8 @@ def segment(
     scheduler: Annotated[
         str | None,
         typer.Option(
-            help="Existing dask scheduler address or "
-            "scheduler file (default: "
-            "DASK_SCHEDULER_ADDRESS, else local)."
+            help="Existing dask scheduler address or scheduler file, or a SLURM config "
+            "(.yaml: workers as SLURM jobs) (default: DASK_SCHEDULER_ADDRESS, else local)."
         ),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local worker processes.")] = None,

@@ -27,7 +27,10 @@ def crops(
     ] = None,
     scheduler: Annotated[
         str | None,
-        typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+        typer.Option(
+            help="Existing dask scheduler address or scheduler file, or a SLURM config "
+            "(.yaml: workers as SLURM jobs) (default: local)."
+        ),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local cluster workers.")] = None,
     overwrite: Annotated[
@@ -54,7 +57,10 @@ def inputs(
     seeds: Annotated[int | None, typer.Option(help="Seeds per recipe (paired).")] = None,
     scheduler: Annotated[
         str | None,
-        typer.Option(help="Existing dask scheduler address or scheduler file (default: local)."),
+        typer.Option(
+            help="Existing dask scheduler address or scheduler file, or a SLURM config "
+            "(.yaml: workers as SLURM jobs) (default: local)."
+        ),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Local cluster workers.")] = None,
     overwrite: Annotated[
