@@ -26,7 +26,7 @@ from object_runs import (
 
 from volseg.errors import BlocksFailedError, RunLockedError, StoreExistsError
 from volseg.io import VolumeStore, verify_store
-from volseg.reconstruct import OBJECTS_STORE, reconstruct_components
+from volseg.reconstruct import OBJECTS_STORE, reconstruct, reconstruct_components
 from volseg.reconstruct._components import RETRIES
 from volseg.testing import Fault, Faults, inject_faults
 
@@ -178,9 +178,32 @@ def test_a_worker_killed_mid_pass_gives_the_clean_output(
     result = _run(segmented, out, client)
     writes = faults.writes(LOCAL)
     killed = [w.key for w in writes if w.action == "kill"]
-    assert len(killed) == 1 and len(writes) == N_BLOCKS + 1
-    first, again = (w for w in writes if w.key == killed[0])
+    # at least once: the killed block again, and any finished block whose result the dead
+    # worker still held before the runner took it (a race: 0 or 1 more here)
+    assert len(killed) == 1 and N_BLOCKS + 1 <= len(writes) <= N_BLOCKS + 2
+    assert {w.key for w in writes} == {w.key for w in writes if w.action == "none"}
+    first, again = [w for w in writes if w.key == killed[0]][:2]
     assert (first.action, again.action) == ("kill", "none") and again.pid != first.pid
     assert result.n_objects == 12
     reference.assert_equal(_read(out))
     assert not (out / ".volseg-work").exists()
+
+
+def test_a_run_that_stops_while_exporting_meshes_is_not_complete(
+    segmented: Path, client, tmp_path: Path
+) -> None:
+    """``objects.zarr`` is marked complete after the meshes and skeletons: a run that
+    stops while exporting (here the file system refuses the meshes folder: a file holds
+    its name) leaves it incomplete, and a rerun with ``overwrite`` completes it."""
+    out = tmp_path / "objects"
+    out.mkdir()
+    (out / "meshes").write_text("not a folder")
+    options = {"classes": ["soma"], "block_shape": CHUNKS, "skeletons": "none"}
+    with pytest.raises(FileExistsError, match="meshes"):
+        reconstruct(segmented, out, client=client, progress=False, **options)
+    assert not VolumeStore.open(out / OBJECTS_STORE).complete
+    (out / "meshes").unlink()
+    result = reconstruct(segmented, out, client=client, progress=False, overwrite=True, **options)
+    assert VolumeStore.open(out / OBJECTS_STORE).complete
+    meshes = list((out / "meshes").glob("object_*.ply"))
+    assert result.export is not None and len(meshes) == result.components.n_objects == 12

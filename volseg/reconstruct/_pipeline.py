@@ -19,6 +19,7 @@ from volseg.reconstruct._output import write_table
 from volseg.reconstruct._precomputed import PRECOMPUTED_DIR, PrecomputedResult, export_precomputed
 from volseg.reconstruct._reconstruct import (
     ComponentsResult,
+    complete_objects,
     objects_run,
     plan_objects,
     write_objects,
@@ -155,6 +156,8 @@ def reconstruct(
     -----
     The run holds the lock of ``objects.zarr`` from before it is created until the meshes,
     skeletons and tables are written: a second run on ``out_dir`` is refused meanwhile.
+    ``objects.zarr`` is marked complete after all of them: a run that stops while
+    exporting leaves it incomplete, and a rerun with ``overwrite`` does it all again.
     The config is stored, resolved, in the provenance of ``objects.zarr``.
 
     Examples
@@ -167,12 +170,16 @@ def reconstruct(
     config = make_config(ReconstructConfig, config, options, what="reconstruct options")
     out = Path(out_dir)
     plan = plan_objects(labels_store, out, config, overwrite=overwrite)
+    exporting = config.meshes or config.skeletons != "none"
     with objects_run(plan, overwrite=overwrite) as store:
         with client_or_connect(client, scheduler, n_workers=n_workers) as c:
-            components = write_objects(plan, store, client=c, progress=progress, started=started)
+            components = write_objects(
+                plan, store, client=c, progress=progress, started=started, complete=not exporting
+            )
         export = precomputed = None
-        if config.meshes or config.skeletons != "none":
+        if exporting:  # objects.zarr is marked complete once meshes and skeletons are out too
             export, precomputed = _export(store, components, config, out, progress=progress)
+            complete_objects(store, components)
     seconds = time.perf_counter() - started
     return ReconstructResult(components, export, seconds, precomputed, config)
 

@@ -163,11 +163,30 @@ def objects_run(plan: ObjectsPlan, *, overwrite: bool) -> Iterator[VolumeStore]:
         yield store
 
 
+def complete_objects(store: VolumeStore, components: ComponentsResult) -> None:
+    """Mark an objects store complete, with its counts: the last write of a run."""
+    store.mark_complete(
+        objects={
+            "n_objects": components.n_objects,
+            "n_removed": components.n_removed,
+            "seconds": components.seconds,
+        }
+    )
+
+
 def write_objects(
-    plan: ObjectsPlan, store: VolumeStore, *, client: Client, progress: bool, started: float
+    plan: ObjectsPlan,
+    store: VolumeStore,
+    *,
+    client: Client,
+    progress: bool,
+    started: float,
+    complete: bool = True,
 ) -> ComponentsResult:
     """Find the objects of ``plan``, filter them and write them into ``store`` and the
-    tables; ``store`` is marked complete last. Call it inside :func:`objects_run`."""
+    tables; ``store`` is marked complete last unless ``complete`` is false (a caller that
+    writes more, meshes say, marks it with :func:`complete_objects` when done). Call it
+    inside :func:`objects_run`."""
     config = plan.config
     work = plan.out_dir / WORK_DIR
     found = find_components(
@@ -197,12 +216,7 @@ def write_objects(
         build_pyramid(store, labels=[plan.name], image=False, progress=progress)
     set_object_properties(store, plan.name, table)
     parquet, csv = write_table(table, plan.out_dir)
-    seconds = time.perf_counter() - started
-    store.mark_complete(
-        objects={"n_objects": n_kept, "n_removed": len(keep) - n_kept, "seconds": seconds}
-    )
-    shutil.rmtree(work, ignore_errors=True)
-    return ComponentsResult(
+    result = ComponentsResult(
         out_dir=plan.out_dir,
         store=store.path,
         labels_name=plan.name,
@@ -211,8 +225,12 @@ def write_objects(
         parquet=parquet,
         csv=csv,
         dtype=dtype.name,
-        seconds=seconds,
+        seconds=time.perf_counter() - started,
     )
+    if complete:
+        complete_objects(store, result)
+    shutil.rmtree(work, ignore_errors=True)
+    return result
 
 
 def reconstruct_components(
