@@ -35,8 +35,10 @@ Property → test (files in tests/reliability/ unless a path is given):
 - a poison block (it kills every worker that runs it) tried a bounded number of times:
   test_cluster_faults.py::test_a_poison_block_is_tried_a_bounded_number_of_times;
   a block that raises, retried ``retries`` times: tests/runtime/test_run.py
-- an OS error ends in one line and exit 1: test_one_line_failures.py
-
+- an OS error ends in one line and exit 1: test_one_line_failures.py; the driver's own
+  write refused, the scheduler lost, every worker gone: the summary so far, one line,
+  ``--resume`` completes: test_lost_runs.py; a write refused after the last block (the
+  pyramid): the summary kept, ``--resume`` finishes: test_finish_refused.py
 - a finished block is not computed again when the worker holding its result dies:
   test_cluster_faults.py::test_a_finished_block_is_not_computed_again_when_a_worker_dies
 
@@ -54,6 +56,8 @@ test_reconstruct_faults.py unless a path is given:
 - a second run refused by the lock while the first runs (another process):
   test_a_second_run_is_refused_while_the_first_runs; through meshes and skeletons:
   tests/reconstruct/test_reconstruct_run.py::test_the_lock_is_held_through_meshes_and_skeletons
+- a run that stops while exporting meshes leaves ``objects.zarr`` incomplete:
+  test_a_run_that_stops_while_exporting_meshes_is_not_complete
 
 ``classify``, in test_classify_faults.py:
 
