@@ -47,11 +47,12 @@ install() {
     || die "apt-get install slurm-wlm munge failed: $(tail -n 1 "$DIR.apt.log")"
 }
 
-running() {  # slurmctld answers on our config
-  [ -f "$CONF" ] && timeout 10 scontrol ping 2>/dev/null | grep -q "is UP"
+running() {  # our slurmctld runs and answers
+  [ -f "$CONF" ] && [ -s "$DIR/slurmctld.pid" ] && kill -0 "$(cat "$DIR/slurmctld.pid")" 2>/dev/null \
+    && timeout 10 scontrol ping 2>/dev/null | grep -q "is UP"
 }
 
-node_state() { timeout 10 sinfo -h -N -n localhost -o '%T' 2>/dev/null | head -n 1; }
+node_state() { timeout 5 sinfo -h -N -n localhost -o '%T' 2>/dev/null | head -n 1; }
 
 write_conf() {
   local cpus mem user
@@ -114,7 +115,9 @@ start() {
   fi
   install
   stop >/dev/null 2>&1 || true
+  trap 'stop >/dev/null 2>&1 || true' EXIT  # a start that fails leaves no daemon behind
   write_conf
+  rm -f "$DIR"/slurmctld.log "$DIR"/slurmd.log
   if [ ! -s "$DIR/munge.key" ]; then
     dd if=/dev/urandom of="$DIR/munge.key" bs=1024 count=1 status=none
   fi
@@ -126,12 +129,16 @@ start() {
     || die "slurmctld did not start: $(tail -n 1 "$DIR/slurmctld.out")"
   slurmd -N localhost -f "$CONF" >"$DIR/slurmd.out" 2>&1 \
     || die "slurmd did not start: $(tail -n 1 "$DIR/slurmd.out")"
-  local waited=0 state=""
-  while [ "$waited" -lt "$TIMEOUT" ]; do
+  local deadline=$((SECONDS + TIMEOUT)) state="" daemon why
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    for daemon in slurmctld slurmd; do  # a daemon that died says why in its log
+      why=$(grep -h "fatal:" "$DIR/$daemon.log" 2>/dev/null | tail -n 1 \
+        | sed 's/^\[[^]]*\] //' || true)
+      [ -z "$why" ] || { tail_log "$DIR/$daemon.log" 5 >&2; die "$daemon did not start: $why"; }
+    done
     state=$(node_state || true)
-    [ "$state" = idle ] && { echo "export SLURM_CONF=$CONF"; return 0; }
-    sleep 1
-    waited=$((waited + 1))
+    [ "$state" = idle ] && { trap - EXIT; echo "export SLURM_CONF=$CONF"; return 0; }
+    sleep 0.5
   done
   {
     echo "slurm: node localhost not idle after $TIMEOUT s (state: ${state:-no answer})"
