@@ -99,7 +99,7 @@ from reliability_runs import SHAPE, Inputs, Output, labels_key
 
 from volseg.io import open_volume
 from volseg.phantom import PhantomConfig, generate_phantom
-from volseg.testing import write_tiny_checkpoint
+from volseg.testing import Faults, inject_faults, write_tiny_checkpoint
 
 
 @contextlib.contextmanager
@@ -141,3 +141,17 @@ def reference(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> Outpu
     assert set(np.unique(output.labels)) == {0, 1, 2}
     assert sorted(output.chunks) == [labels_key(z) for z in range(SHAPE[0])]
     return output
+
+
+@pytest.fixture(scope="module")
+def faults(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
+    """Faults in every worker of the module's cluster (and in workers that replace them)."""
+    with inject_faults(tmp_path_factory.mktemp("faults"), client=client) as planned:
+        yield planned
+
+
+@pytest.fixture
+def two_workers(client) -> None:
+    """Both workers of the module's cluster up (a killed worker's replacement may be
+    starting); modules that kill workers use it for every test."""
+    client.wait_for_workers(2, timeout=60)

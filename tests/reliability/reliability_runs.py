@@ -6,6 +6,7 @@ Imported by name (pytest puts this folder on ``sys.path``), like tests/runtime/r
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,12 @@ class Output:
         np.testing.assert_array_equal(other.labels, self.labels)
         np.testing.assert_array_equal(other.probabilities, self.probabilities)
         assert other.chunks == self.chunks
+
+
+def dead(pid: int) -> bool:
+    """Whether no process has ``pid`` (a killed worker is gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

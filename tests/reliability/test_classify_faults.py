@@ -6,9 +6,7 @@ every run ends with the clean run's bytes, or leaves ``classified.zarr`` incompl
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +21,15 @@ from object_runs import (
     write_classifier,
     write_segmentation,
 )
+from reliability_runs import dead
 
 from volseg.classify import CLASSIFIED, CLASSIFIED_STORE, INSTANCES, ClassifyResult, classify
 from volseg.errors import RunLockedError
 from volseg.io import VolumeStore, verify_store
 from volseg.runtime import Ledger
-from volseg.testing import Fault, Faults, FaultWrite, inject_faults
+from volseg.testing import Fault, Faults, FaultWrite
+
+pytestmark = pytest.mark.usefixtures("two_workers")
 
 #: Where a block writes, relative to the output folder: object ids, then classes.
 OBJECTS = f"{CLASSIFIED_STORE}/labels/{INSTANCES}/0/c/*"
@@ -36,14 +37,6 @@ CLASSES = f"{CLASSIFIED_STORE}/labels/{CLASSIFIED}/0/c/*"
 BLOCKS = f"{CLASSIFIED_STORE}/labels/*/0/c/*"
 #: The block-local ids of the components pass of measuring the objects (a work array).
 LOCAL = ".volseg-work/provisional/c/*"
-
-
-def _dead(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def block_of(key: str) -> int:
@@ -86,17 +79,6 @@ def reference(inputs: Inputs, client, tmp_path_factory: pytest.TempPathFactory) 
     assert len(written.table) == 13 and set(written.table["class"]) == {"soma", "vessel"}
     assert len(written.chunks) == 2 * N_BLOCKS
     return written
-
-
-@pytest.fixture(scope="module")
-def faults(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
-    with inject_faults(tmp_path_factory.mktemp("faults"), client=client) as planned:
-        yield planned
-
-
-@pytest.fixture(autouse=True)
-def two_workers(client) -> None:
-    client.wait_for_workers(2, timeout=60)  # a killed worker's replacement may be starting
 
 
 def test_a_full_disk_leaves_the_store_incomplete_and_resume_completes_identically(
@@ -220,7 +202,7 @@ def test_a_worker_killed_mid_block_gives_the_clean_output(
     faults.plan(out, Fault("kill", CLASSES, nth=3), Fault("record", BLOCKS))
     result = inputs.run(out, client)
     kills = [w for w in faults.writes() if w.action == "kill"]
-    assert len(kills) == 1 and _dead(kills[0].pid)
+    assert len(kills) == 1 and dead(kills[0].pid)
     killed = block_of(kills[0].key)
     assert [w.action for w in faults.writes(OBJECTS) if block_of(w.key) == killed] == ["none"] * 2
     assert result.ok and result.summary.done == N_BLOCKS

@@ -5,41 +5,21 @@ once, a full disk. Every run ends with the clean run's bytes, or names what it c
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import dask
 import pytest
-from reliability_runs import LABELS, SHAPE, Inputs, Output, block_of, labels_key
+from reliability_runs import LABELS, SHAPE, Inputs, Output, block_of, dead, labels_key
 
 from volseg.io import VolumeStore, verify_store
 from volseg.runtime import Ledger
 from volseg.segment import SegmentBlock, resolve_run
-from volseg.testing import Fault, Faults, inject_faults
+from volseg.testing import Fault, Faults
+
+pytestmark = pytest.mark.usefixtures("two_workers")
 
 N_BLOCKS = SHAPE[0]
-
-
-@pytest.fixture(scope="module")
-def faults(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
-    """Faults in every worker of the module's cluster (and in workers that replace them)."""
-    with inject_faults(tmp_path_factory.mktemp("faults"), client=client) as planned:
-        yield planned
-
-
-@pytest.fixture(autouse=True)
-def two_workers(client) -> None:
-    client.wait_for_workers(2, timeout=60)  # a killed worker's replacement may be starting
-
-
-def _dead(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 def test_three_worker_kills_give_the_clean_output(
@@ -51,7 +31,7 @@ def test_three_worker_kills_give_the_clean_output(
     result = inputs.segment(out, client=client)
     kills = [w for w in faults.writes() if w.action == "kill"]
     assert len(kills) == 3 and len({w.pid for w in kills}) == 3
-    assert all(_dead(w.pid) for w in kills)
+    assert all(dead(w.pid) for w in kills)
     assert result.ok and result.summary.done == N_BLOCKS
     assert Ledger(out).done() == set(range(N_BLOCKS))
     assert VolumeStore.open(out).complete

@@ -9,7 +9,6 @@ tests/reconstruct/test_components.py::test_output_does_not_depend_on_blocks_work
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,9 @@ from volseg.errors import BlocksFailedError, RunLockedError, StoreExistsError
 from volseg.io import VolumeStore, verify_store
 from volseg.reconstruct import OBJECTS_STORE, reconstruct, reconstruct_components
 from volseg.reconstruct._components import RETRIES
-from volseg.testing import Fault, Faults, inject_faults
+from volseg.testing import Fault, Faults
+
+pytestmark = pytest.mark.usefixtures("two_workers")
 
 NAME = "soma_objects"
 #: Where the passes write, relative to the output folder: block-local ids (label pass),
@@ -68,17 +69,6 @@ def reference(segmented: Path, client, tmp_path_factory: pytest.TempPathFactory)
     assert result.n_objects == 12 and len(written.table) == 12
     assert len(written.chunks) == N_BLOCKS
     return written
-
-
-@pytest.fixture(scope="module")
-def faults(client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
-    with inject_faults(tmp_path_factory.mktemp("faults"), client=client) as planned:
-        yield planned
-
-
-@pytest.fixture(autouse=True)
-def two_workers(client) -> None:
-    client.wait_for_workers(2, timeout=60)  # a killed worker's replacement may be starting
 
 
 def test_a_full_disk_leaves_the_store_incomplete_and_a_rerun_completes_identically(
