@@ -5,6 +5,7 @@ computes only the blocks not done."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -33,9 +34,14 @@ LABELS = "labels/segmentation/0/c/*"
 
 
 def run_until(
-    args: list[object], faults: Faults, *, writes: int, then: Callable[[], None], **env: str
+    args: list[object],
+    faults: Faults,
+    *,
+    writes: int,
+    then: Callable[[subprocess.Popen[str]], None],
+    **env: str,
 ) -> tuple[int, list[str]]:
-    """Start ``volseg ARGS``; once ``writes`` labels chunks were written, call ``then()``;
+    """Start ``volseg ARGS``; once ``writes`` labels chunks were written, call ``then(it)``;
     wait for the end: ``(exit status, stderr lines)``."""
     proc = subprocess.Popen(
         volseg_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -47,7 +53,7 @@ def run_until(
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, f"{writes} labels writes not seen in 120 s"
             time.sleep(0.05)
-        then()
+        then(proc)
         _, err = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
@@ -65,7 +71,7 @@ def test_one_cancelled_worker_job_the_run_completes_identically(
     config = write_config(tmp_path / "slurm.yaml", "vs-cancel1", jobs=2)
     cancelled: list[str] = []
 
-    def cancel_one() -> None:  # the job of the worker writing the first block
+    def cancel_one(_: object) -> None:  # the job of the worker writing the first block
         wait_for_jobs("vs-cancel1", lambda j: len(j) == 2, 30, "two jobs")
         cancelled.append(job_of(faults.writes(LABELS)[0].pid))
         cancel(cancelled)
@@ -93,7 +99,7 @@ def test_every_worker_job_cancelled_one_line_then_resume_completes_the_rest(
     config = write_config(tmp_path / "slurm.yaml", "vs-cancelall", jobs=2)
     args = [*segment_args(slurm_inputs, out), "--scheduler", config]
 
-    def cancel_all() -> None:
+    def cancel_all(_: object) -> None:
         cancel(sorted(jobs("vs-cancelall")))
 
     code, err = run_until(args, faults, writes=3, then=cancel_all, VOLSEG_WORKER_TIMEOUT="2")
@@ -116,3 +122,23 @@ def test_every_worker_job_cancelled_one_line_then_resume_completes_the_rest(
     assert sorted(rest) == sorted(set(range(SHAPE[0])) - done)
     wait_for_jobs("vs-cancelall", lambda now: not now, GONE_S, "no job left")
     assert_same_segmentation(out, slurm_reference)
+
+
+def test_a_terminated_run_cancels_its_worker_jobs(
+    slurm_inputs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "seg.zarr"
+    faults = Faults(tmp_path / "faults")
+    faults.plan(out, Fault("delay", LABELS, nth=None, seconds=1.0))
+    config = write_config(tmp_path / "slurm.yaml", "vs-term", jobs=2, death_timeout=600)
+
+    def terminate(run: subprocess.Popen[str]) -> None:  # as `kill`, or a walltime would
+        assert len(jobs("vs-term")) == 2
+        run.send_signal(signal.SIGTERM)
+
+    args = [*segment_args(slurm_inputs, out), "--scheduler", config]
+    code, err = run_until(args, faults, writes=1, then=terminate)
+    assert code == 128 + signal.SIGTERM, err
+    # the workers would outlive a killed driver by their death_timeout (600 s here)
+    wait_for_jobs("vs-term", lambda now: not now, GONE_S, "no job left")
+    assert len(Ledger(out).done()) < SHAPE[0]  # it stopped early

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ import dask
 
 from volseg.errors import ClusterConnectionError, ConfigError
 from volseg.runtime._local import default_workers
-from volseg.runtime._slurm import is_slurm_config, slurm_cluster
+from volseg.runtime._slurm import exit_on_sigterm, is_slurm_config, slurm_cluster
 
 if TYPE_CHECKING:  # distributed is imported when a cluster is made: `import volseg` stays fast
     from distributed import Client, SpecCluster
@@ -94,9 +94,16 @@ class ClusterHandle:
     running). ``owned`` says which.
     """
 
-    def __init__(self, client: Client, cluster: SpecCluster | None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        cluster: SpecCluster | None,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.client = client
         self.cluster = cluster
+        self._on_close = on_close
 
     @property
     def owned(self) -> bool:
@@ -115,8 +122,12 @@ class ClusterHandle:
             try:
                 self.client.close()
             finally:
-                if self.cluster is not None:
-                    self.cluster.close()
+                try:
+                    if self.cluster is not None:
+                        self.cluster.close()
+                finally:
+                    if self._on_close is not None:
+                        self._on_close()
 
     def __enter__(self) -> Client:
         return self.client
@@ -213,10 +224,12 @@ def connect(
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Port .* is already in use")
                 jobs = slurm_cluster(address, submit=True, resources=resources)
+            undo = exit_on_sigterm()  # a terminated run cancels its jobs too
             try:
-                return ClusterHandle(Client(jobs), jobs)
+                return ClusterHandle(Client(jobs), jobs, on_close=undo)
             except BaseException:
                 jobs.close()
+                undo()
                 raise
         try:
             if address.endswith(".json") or Path(address).is_file():

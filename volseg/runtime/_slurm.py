@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,27 @@ def is_slurm_config(scheduler: str) -> bool:
     """True when a ``--scheduler`` value names a SLURM config (a ``.yaml``/``.yml`` file)
     rather than a scheduler address or scheduler file (JSON)."""
     return scheduler.lower().endswith((".yaml", ".yml"))
+
+
+def exit_on_sigterm() -> Callable[[], None]:
+    """Make SIGTERM (``kill``, ``scancel`` or the walltime of the job volseg itself runs
+    in) raise ``SystemExit(143)`` in the main thread, so that a run unwinds and cancels its
+    worker jobs instead of leaving them to their ``death_timeout``; returns the undo. Does
+    nothing off the main thread or where a SIGTERM handler is set already."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        return lambda: None
+
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    def undo() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, terminate)
+    return undo
 
 
 def _load(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
