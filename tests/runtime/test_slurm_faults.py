@@ -102,7 +102,7 @@ def test_every_worker_job_cancelled_one_line_then_resume_completes_the_rest(
     def cancel_all(_: object) -> None:
         cancel(sorted(jobs("vs-cancelall")))
 
-    code, err = run_until(args, faults, writes=3, then=cancel_all, VOLSEG_WORKER_TIMEOUT="2")
+    code, err = run_until(args, faults, writes=4, then=cancel_all, VOLSEG_WORKER_TIMEOUT="2")
     assert code == 1, err
     text = "\n".join(err)
     assert "Traceback" not in text and err[-1].startswith("error: segment stopped: "), text
