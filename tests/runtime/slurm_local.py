@@ -82,6 +82,21 @@ def jobs(name: str) -> dict[str, str]:
     return dict(line.split() for line in res.stdout.splitlines() if line.strip())
 
 
+def ended_jobs(ids: set[str]) -> dict[str, str] | None:
+    """The jobs of ``ids`` that SLURM's job completion log lists as ended: id -> final
+    state; None where the cluster keeps no such file (``JobCompType`` not filetxt)."""
+    res = _run("scontrol", "show", "config")
+    config = dict(
+        (k.strip(), v.strip()) for k, _, v in (ln.partition("=") for ln in res.stdout.splitlines())
+    )
+    if config.get("JobCompType") != "jobcomp/filetxt":
+        return None
+    log = Path(config["JobCompLoc"])
+    fields = (dict(f.split("=", 1) for f in ln.split() if "=" in f) for ln in
+              (log.read_text().splitlines() if log.exists() else []))  # fmt: skip
+    return {f["JobId"]: f["JobState"] for f in fields if f.get("JobId") in ids}
+
+
 def job_of(pid: int) -> str:
     """The SLURM job a process on this node runs in (its ``SLURM_JOB_ID``)."""
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")

@@ -1,9 +1,12 @@
 """Adaptive SLURM clusters (``adapt: {minimum_jobs, maximum_jobs}`` in the config), on a
 real SLURM cluster: the minimum of jobs at the start, more jobs while blocks are pending
-(never more than the maximum), back to the minimum once the blocks are done, none after."""
+(never more than the maximum), back to the minimum once the blocks are done, none after;
+seen in ``squeue`` and in SLURM's job completion log (the local cluster's stand-in for
+``sacct``)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from slurm_local import (
     SHAPE,
     QueueWatch,
     assert_same_segmentation,
+    ended_jobs,
     jobs,
     wait_for_jobs,
     write_config,
@@ -24,6 +28,16 @@ from volseg.testing import Fault, inject_faults
 pytestmark = pytest.mark.usefixtures("slurm")
 
 NAME = "vs-adapt"
+
+
+def ended(ids: set[str], n: int) -> dict[str, str] | None:
+    """The job completion log's records of ``ids`` once it lists ``n`` of them (None: the
+    cluster keeps no such log)."""
+    deadline = time.monotonic() + 30
+    while (records := ended_jobs(ids)) is not None and len(records) < n:
+        assert time.monotonic() < deadline, f"{n} ended jobs not logged in 30 s: {records}"
+        time.sleep(0.3)
+    return records
 
 
 def test_jobs_scale_up_while_blocks_are_pending_and_back_down_when_done(
@@ -53,7 +67,11 @@ def test_jobs_scale_up_while_blocks_are_pending_and_back_down_when_done(
         assert during.samples[0] == 1 and during.most_running == 2
         # idle: released down to the minimum while the cluster is still open
         after = wait_for_jobs(NAME, lambda j: len(j) == 1, 60, "the release to one job")
-        assert len(during.seen | set(at_start)) >= 2
+        every = during.seen | set(at_start)
+        assert len(every) == 2 and set(after) < every
+        released = ended(every, 1)  # the accounting record: one job over, the run's on
     wait_for_jobs(NAME, lambda now: not now, GONE_S, "no job left")  # closed: all cancelled
-    assert set(after) <= during.seen | set(at_start)
+    if released is not None:
+        assert set(released) == every - set(after)
+        assert ended(every, 2) == dict.fromkeys(every, "CANCELLED")
     assert_same_segmentation(out, slurm_reference)
