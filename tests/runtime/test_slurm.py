@@ -69,3 +69,9 @@ def test_a_yaml_scheduler_names_a_slurm_config() -> None:
 def _write(path, config):
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def test_local_sizes_with_a_slurm_config_say_where_to_size_it(tmp_path) -> None:
+    path = _write(tmp_path / "slurm.yaml", {"cores": 1, "memory": "1GiB"})
+    with pytest.raises(ConfigError, match=r"set jobs or adapt .* in the SLURM config"):
+        connect(str(path), n_workers=2)

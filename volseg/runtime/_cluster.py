@@ -87,7 +87,8 @@ def _quiet(name: str) -> Iterator[None]:
 
 
 class ClusterHandle:
-    """A dask client and, when volseg started it, the local cluster behind it.
+    """A dask client and, when volseg started it, the cluster behind it (a local cluster,
+    or the SLURM worker jobs of a SLURM config).
 
     Use it as a context manager: it yields the :class:`distributed.Client` and on exit
     closes the client, and the cluster if volseg created it (an existing cluster is left
@@ -216,9 +217,14 @@ def connect(
     address = scheduler_address(scheduler)
     if address is not None:
         if n_workers is not None or threads_per_worker is not None:
+            where = (
+                "set jobs or adapt (and cores) in the SLURM config"
+                if is_slurm_config(address)
+                else "size an existing cluster where its workers start"
+            )
             raise ConfigError(
                 f"n_workers/threads_per_worker size a local cluster, but a scheduler "
-                f"({address}) was given; size an existing cluster where its workers start"
+                f"({address}) was given; {where}"
             )
         if is_slurm_config(address):
             with warnings.catch_warnings():
