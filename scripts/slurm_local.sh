@@ -56,7 +56,8 @@ node_state() { timeout 5 sinfo -h -N -n localhost -o '%T' 2>/dev/null | head -n 
 
 write_conf() {
   local cpus mem user
-  cpus=$(nproc)
+  # nproc honours OMP_NUM_THREADS, which test runs and dask workers set to 1: not here
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
   mem=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
   user=$(id -un)
   mkdir -p "$DIR"/{state,spool,munge}

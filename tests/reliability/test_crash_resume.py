@@ -71,7 +71,12 @@ def test_resume_recomputes_only_unfinished_blocks(crash: Crash, reference: Outpu
     assert crash.resumed.ok and (summary.done, summary.skipped) == (len(todo), len(crash.done))
     assert Ledger(crash.out).done() == set(range(N_BLOCKS))
     assert VolumeStore.open(crash.out).complete
-    reference.assert_equal(Output.read(crash.out))
+    # The crashed run's blocks come from a fresh worker process with one torch thread, the
+    # reference's from this process, whose torch started with all cores and was set to one
+    # thread: oneDNN primitives made before that can sum in another order, and CI once saw
+    # one probability one uint8 step off (labels and their bytes identical; see
+    # docs/reliability.md, "What is not promised").
+    reference.assert_equal(Output.read(crash.out), probability_steps=1)
 
 
 def test_a_block_written_but_not_marked_is_recomputed(crash: Crash, reference: Output) -> None:
