@@ -172,7 +172,6 @@ class BlockPredictor:
         self._batch = torch.zeros(self._shape, dtype=torch.float32, device=self.device)
         self._batch = self._batch.contiguous(memory_format=torch.channels_last)
         self._staging: _Staging | None = None
-        self._downloads: list[tuple[int, torch.Tensor]] = []  # (block slice, labels on device)
         self._lock = threading.Lock()
 
     @property
@@ -289,6 +288,7 @@ class BlockPredictor:
         run = skipped = passes = padded = 0
         slots = 0
         current = 0  # the slice being blended
+        downloads: list[tuple[int, torch.Tensor]] = []  # labels of decided slices
         stage = staging.array()
 
         def flush(n: int) -> None:
@@ -302,7 +302,7 @@ class BlockPredictor:
                     entry[2] = probs[i]
             for zr, tile, p in pending:
                 if zr != current:  # every tile of the slice before is in: decide it
-                    self._decide(acc, out, current)
+                    self._decide(acc, out, current, downloads)
                     current = zr
                 acc.add(tile, p)
             pending.clear()
@@ -325,21 +325,26 @@ class BlockPredictor:
                 if slots == plan.batch_size:
                     flush(slots)
         flush(slots)
-        self._decide(acc, out, current)
-        for z, labels in self._downloads:  # the device has run ahead; one wait, at the end
+        self._decide(acc, out, current, downloads)
+        for z, labels in downloads:  # the device has run ahead; one wait, at the end
             out.labels[z] = labels.cpu().numpy()
-        self._downloads.clear()
         stats = BlockStats(run, skipped, passes, padded, time.perf_counter() - t0)
         return BlockResult(block, out.labels, out.probabilities, out.uncertainty, stats)
 
-    def _decide(self, acc: Accumulator, out: BlockOutputs, z: int) -> None:
+    def _decide(
+        self,
+        acc: Accumulator,
+        out: BlockOutputs,
+        z: int,
+        downloads: list[tuple[int, torch.Tensor]],
+    ) -> None:
         """Labels (and the optional outputs) of block slice ``z`` from its blended sums;
         only these cross to the host. Labels stay on the device until the block ends, so
         the host never waits for the device mid-block and gathers the next batch while the
         device computes; the optional outputs (large) come back slice by slice."""
         probs = acc.probabilities()
         labels = decide(probs, self.scale)
-        self._downloads.append((z, labels))
+        downloads.append((z, labels))  # (block slice, labels on the device)
         if out.uncertainty is not None:
             u = acc.disagreement(probs, labels).to(torch.float16)
             out.uncertainty[z] = u.cpu().numpy()

@@ -34,7 +34,7 @@ from volseg.runtime._plan import TARGET_BLOCK_BYTES, default_block_shape, plan_b
 from volseg.runtime._run import run_task
 from volseg.runtime._slurm import SLURM_EXAMPLE, slurm_cluster, slurm_options
 from volseg.runtime._state import RUN_DIR, run_dir
-from volseg.runtime._summary import RunSummary, failed_error
+from volseg.runtime._summary import RunSummary, attach_summary, failed_error
 from volseg.runtime._task import BlockTask, FailurePolicy, Unit
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "RunLock",
     "RunSummary",
     "Unit",
+    "attach_summary",
     "check_output",
     "client_or_connect",
     "connect",

@@ -15,8 +15,15 @@ from volseg.geometry import Block
 from volseg.infer import worker_predictor
 from volseg.io import VolumeStore, build_pyramid, provenance, read_box
 from volseg.models import load_checkpoint, read_checkpoint_header
-from volseg.runtime import BlockTask, Ledger, RunSummary, connect, open_run, run_task
-from volseg.runtime._summary import attach_summary
+from volseg.runtime import (
+    BlockTask,
+    Ledger,
+    RunSummary,
+    attach_summary,
+    connect,
+    open_run,
+    run_task,
+)
 from volseg.segment._checks import check_inputs
 from volseg.segment._config import SegmentConfig
 from volseg.segment._output import SEGMENTATION, create_output, open_output
