@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,15 +44,6 @@ def chunk_box(array: zarr.Array, coords: tuple[int, ...]) -> Box:
     start = tuple(c * g for c, g in zip(coords, grid, strict=True))
     stop = tuple(min(s + g, n) for s, g, n in zip(start, grid, array.shape, strict=True))
     return Box(start, stop)
-
-
-def chunks_touching(array: zarr.Array, box: Box) -> Iterator[tuple[int, ...]]:
-    """Grid coordinates of every stored chunk (or shard) ``box`` touches, in C order."""
-    grid = chunk_grid(array)
-    ranges = [
-        range(a // g, math.ceil(b / g)) for a, b, g in zip(box.start, box.stop, grid, strict=True)
-    ]
-    return itertools.product(*ranges)
 
 
 def chunk_exists(array: zarr.Array, coords: tuple[int, ...]) -> bool:

@@ -13,10 +13,9 @@ import numpy as np
 import zarr
 
 from volseg.errors import CorruptChunkError
-from volseg.geometry import Box
 from volseg.io._ingest import GROUND_TRUTH
 from volseg.io._provenance import combine_digests
-from volseg.io._read import chunk_exists, chunk_grid, chunk_key, chunks_touching, read_chunk
+from volseg.io._read import chunk_exists, chunk_grid, chunk_key, chunks_selected, read_chunk
 from volseg.io._store import VolumeStore
 from volseg.runtime import RUN_DIR
 from volseg.runtime._progress import count_bar
@@ -152,7 +151,7 @@ def verify_store(path: str | Path, *, progress: bool = True) -> VerifyReport:
     with count_bar(enabled=progress, unit="chunks") as bar:
         task = bar.add_task(f"verify {store.path.name}", total=total)
         for name, array in arrays:
-            for coords in chunks_touching(array, Box.from_shape(array.shape)):
+            for coords in chunks_selected(array, ...):
                 bar.advance(task)
                 report.chunks += 1
                 if not chunk_exists(array, coords):
